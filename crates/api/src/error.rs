@@ -1,0 +1,43 @@
+use thiserror::Error;
+
+/// Every way a request can be refused, with the HTTP status it maps to.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Request body too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("Server busy: call queue is full ({capacity} calls waiting), retry later")]
+    QueueFull { capacity: usize },
+    #[error("Not implemented yet: {0}")]
+    NotImplemented(String),
+    #[error("Internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+
+    pub fn function_not_found(user: &str, function: &str) -> Self {
+        Self::NotFound(format!("Function {user}/{function} not found"))
+    }
+
+    /// The HTTP status code of this error.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::QueueFull { .. } => 503,
+            Self::Internal(_) => 500,
+            Self::NotImplemented(_) => 501,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Running one call: a fresh store with its own WASI context, captured stdout and limits,
+//! instantiated from the module's `InstancePre` (a copy-on-write pool slot), then `_start`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use crate::capped_pipe::CappedPipe;
+use crate::limits::{MemoryCap, MemoryLimitExceeded};
+use crate::{CallLimits, FunctionModule, Runtime};
+
+/// What a call is given.
+#[derive(Debug, Clone, Default)]
+pub struct CallInput {
+    pub input: Bytes,
+    /// argv after the program name.
+    pub cmdline: Vec<String>,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutcome {
+    /// The guest's exit code, or 1 if it trapped, timed out or hit a limit.
+    pub return_value: i32,
+    pub output: Bytes,
+    pub stdout: Bytes,
+    /// `None` on success, else a one-line reason starting with `Call failed`.
+    pub error: Option<String>,
+}
+
+/// The per-call data a store carries; host functions reach it through their `Caller`.
+pub(crate) struct CallState {
+    pub wasi: WasiP1Ctx,
+    pub input: Bytes,
+    pub output: Bytes,
+    pub output_limit: usize,
+    memory_cap: MemoryCap,
+}
+
+/// The program name guests see as `argv[0]`.
+const PROGRAM_NAME: &str = "function.wasm";
+
+impl Runtime {
+    /// Runs `module` once, in a fresh instance, under the runtime's limits.
+    pub async fn run(&self, module: &FunctionModule, call: CallInput) -> CallOutcome {
+        let limits = self.config.limits;
+        let stdout = CappedPipe::new(limits.stdout_bytes);
+        let mut argv = Vec::with_capacity(1 + call.cmdline.len());
+        argv.push(PROGRAM_NAME);
+        argv.extend(call.cmdline.iter().map(String::as_str));
+        let wasi = WasiCtxBuilder::new()
+            .args(&argv)
+            .stdout(stdout.clone())
+            .stderr(stdout.clone())
+            .build_p1();
+        let state = CallState {
+            wasi,
+            input: call.input,
+            output: Bytes::new(),
+            output_limit: limits.output_bytes,
+            memory_cap: MemoryCap {
+                limit: limits.memory_bytes,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory_cap);
+        // Yield to the executor at every epoch tick: a busy guest shares its thread with
+        // other calls and the timeout below can fire.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+
+        let run = async {
+            let instance = module.pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        };
+        let (return_value, error) = match tokio::time::timeout(limits.timeout, run).await {
+            Err(_) => (
+                1,
+                Some(format!(
+                    "Call failed: timed out after {}",
+                    format_duration(limits.timeout)
+                )),
+            ),
+            Ok(Ok(())) => (0, None),
+            Ok(Err(err)) => classify_error(&err, &limits),
+        };
+        let output = std::mem::take(&mut store.data_mut().output);
+        drop(store);
+        CallOutcome {
+            return_value,
+            output,
+            stdout: stdout.contents(),
+            error,
+        }
+    }
+}
+
+fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32, Option<String>) {
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => (0, None),
+            code => (code, Some(format!("Call failed (return value={code})"))),
+        };
+    }
+    let reason = if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
+        format!(
+            "{exceeded} ({})",
+            format_bytes(limits.memory_bytes.min(exceeded.limit))
+        )
+    } else if let Some(trap) = err.downcast_ref::<Trap>() {
+        format!("trap: {trap}")
+    } else {
+        err.root_cause().to_string()
+    };
+    let one_line = reason.lines().next().unwrap_or_default().trim();
+    (1, Some(format!("Call failed: {one_line}")))
+}
+
+fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn format_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n => format!("{n} bytes"),
+    }
+}

@@ -1,0 +1,95 @@
+//! The engine configuration shared by every call: pooling allocator, copy-on-write memory
+//! images, epoch interruption driven by a ticker thread, and the linker with every import a
+//! Faasm function may use.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+
+use crate::call::CallState;
+use crate::{CallLimits, host};
+
+/// How often the epoch advances: the granularity of timeouts and of time-slicing between guests.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What the runtime needs to be built.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled modules are kept, keyed by wasm hash and engine compatibility.
+    pub cache_dir: PathBuf,
+    /// Default limits for every call.
+    pub limits: CallLimits,
+    /// Instances that may exist at once (pool slots); callers queue for a slot beyond that.
+    pub max_instances: u32,
+}
+
+/// The engine, the linker and the defaults every call is run with.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    pub(crate) config: RuntimeConfig,
+    /// Distinguishes artefacts of incompatible engine builds in the cache directory.
+    pub(crate) compatibility: String,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
+        std::fs::create_dir_all(&config.cache_dir)?;
+        let engine = Engine::new(&engine_config(&config))?;
+        spawn_epoch_ticker(&engine);
+        let linker = host::linker(&engine)?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compatibility = format!("{:016x}", hasher.finish());
+        Ok(Self {
+            engine,
+            linker,
+            config,
+            compatibility,
+        })
+    }
+
+    pub fn limits(&self) -> CallLimits {
+        self.config.limits
+    }
+
+    pub fn max_instances(&self) -> u32 {
+        self.config.max_instances
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = config.max_instances;
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .max_memory_size(usize::try_from(config.limits.memory_bytes).unwrap_or(usize::MAX))
+        // Keep the first pages of each slot mapped between calls: most small calls touch
+        // only these, and re-faulting them costs more than zeroing them.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
+    let mut wasm = Config::new();
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .epoch_interruption(true);
+    wasm
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("faasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}

@@ -1,0 +1,20 @@
+//! The WebAssembly side of faasm-rs: the wasmtime engine and its configuration, turning an
+//! uploaded module into a ready-to-instantiate [`FunctionModule`] (validated, precompiled,
+//! cached on disk), and running one call in a fresh, limited store with the Faasm host
+//! interface and WASI preview 1 linked in.
+//!
+//! This crate knows nothing of HTTP, call ids or queues: it is given bytes and an input and
+//! gives back a [`CallOutcome`]. Guests run on wasmtime's async support (fibers on tokio), so a
+//! host call that has to wait gives its thread back instead of blocking it.
+
+mod call;
+mod capped_pipe;
+mod engine;
+mod host;
+mod limits;
+mod module;
+
+pub use call::{CallInput, CallOutcome};
+pub use engine::{Runtime, RuntimeConfig};
+pub use limits::CallLimits;
+pub use module::{FunctionModule, PrepareError};

@@ -1,0 +1,99 @@
+//! Turning uploaded bytes into a [`FunctionModule`]: validate, precompile once (the artefact
+//! is cached on disk by content hash), check the entry point, and pre-link every import.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{ExternType, InstancePre, Module};
+
+use crate::Runtime;
+use crate::call::CallState;
+
+/// A module ready to be instantiated for a call.
+pub struct FunctionModule {
+    pub(crate) pre: InstancePre<CallState>,
+    hash: String,
+}
+
+impl FunctionModule {
+    /// Hex SHA-256 of the wasm bytes.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+/// An engine error as one line: wasmtime's messages can span several (e.g. byte dumps).
+fn one_line(err: &wasmtime::Error) -> String {
+    format!("{err:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Why a module cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The bytes are not a module this runtime can run; the message is the engine's reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// The artefact cache failed.
+    #[error("module cache: {0}")]
+    Cache(#[from] std::io::Error),
+}
+
+impl Runtime {
+    /// Validates and precompiles `wasm` (or loads its cached artefact) and links it.
+    /// CPU-heavy on a cache miss: call it from a blocking thread.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<FunctionModule, PrepareError> {
+        let hash = hex::encode(Sha256::digest(wasm));
+        let module = self.load_or_compile(wasm, &hash)?;
+        match module.get_export("_start") {
+            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+            _ => {
+                return Err(PrepareError::Invalid(
+                    "module does not export a `_start` function: build it as a wasm32-wasi \
+                     command (with a main), e.g. with `faasm cc`"
+                        .into(),
+                ));
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
+        Ok(FunctionModule { pre, hash })
+    }
+
+    fn artefact_path(&self, hash: &str) -> PathBuf {
+        self.config
+            .cache_dir
+            .join(format!("{hash}-{}.cwasm", self.compatibility))
+    }
+
+    fn load_or_compile(&self, wasm: &[u8], hash: &str) -> Result<Module, PrepareError> {
+        let path = self.artefact_path(hash);
+        if path.exists() {
+            // SAFETY: the file was written by `compile_and_store` below from a module this
+            // engine configuration compiled; the name carries the engine compatibility hash,
+            // and wasmtime checks the artefact header again. Nothing else writes this directory.
+            match unsafe { Module::deserialize_file(&self.engine, &path) } {
+                Ok(module) => return Ok(module),
+                Err(err) => tracing::warn!(?path, "recompiling unusable artefact: {err:#}"),
+            }
+        }
+        self.compile_and_store(wasm, &path)
+    }
+
+    fn compile_and_store(&self, wasm: &[u8], path: &Path) -> Result<Module, PrepareError> {
+        let module = Module::from_binary(&self.engine, wasm)
+            .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
+        let artefact = module
+            .serialize()
+            .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
+        // Written under a unique temp name and renamed, so a concurrent reader never sees half.
+        let mut temp = tempfile::NamedTempFile::new_in(&self.config.cache_dir)?;
+        std::io::Write::write_all(&mut temp, &artefact)?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(module)
+    }
+}

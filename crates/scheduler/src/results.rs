@@ -1,0 +1,106 @@
+//! Retained call results: every poll of a finished call answers the same until the result
+//! expires (by age or because too many newer ones are kept).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faasm_api::{CallId, CallResult, CallStatus};
+use parking_lot::Mutex;
+
+pub(crate) struct ResultsRegistry {
+    inner: Mutex<Inner>,
+    ttl: Duration,
+    max_results: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: HashMap<CallId, Option<Arc<CallResult>>>,
+    /// Finished calls, oldest first, for expiry.
+    finished: VecDeque<(Instant, CallId)>,
+}
+
+impl ResultsRegistry {
+    pub fn new(ttl: Duration, max_results: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            ttl,
+            max_results,
+        }
+    }
+
+    /// Records that `id` is queued or running.
+    pub fn start(&self, id: CallId) {
+        self.inner.lock().calls.insert(id, None);
+    }
+
+    pub fn finish(&self, id: CallId, result: Arc<CallResult>) {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        inner.calls.insert(id, Some(result));
+        inner.finished.push_back((now, id));
+        self.expire(&mut inner, now);
+    }
+
+    pub fn status(&self, id: CallId) -> CallStatus {
+        let mut inner = self.inner.lock();
+        self.expire(&mut inner, Instant::now());
+        match inner.calls.get(&id) {
+            None => CallStatus::NotFound,
+            Some(None) => CallStatus::Running,
+            Some(Some(result)) => CallStatus::Finished(result.clone()),
+        }
+    }
+
+    fn expire(&self, inner: &mut Inner, now: Instant) {
+        while let Some(&(finished_at, id)) = inner.finished.front() {
+            let too_old = now.duration_since(finished_at) > self.ttl;
+            if !too_old && inner.finished.len() <= self.max_results {
+                break;
+            }
+            inner.finished.pop_front();
+            inner.calls.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: CallId) -> Arc<CallResult> {
+        Arc::new(CallResult {
+            id,
+            return_value: 0,
+            output: Default::default(),
+            stdout: Default::default(),
+            error: None,
+            timings: Default::default(),
+        })
+    }
+
+    #[test]
+    fn polls_do_not_consume_and_old_results_expire() {
+        let registry = ResultsRegistry::new(Duration::from_secs(3600), 2);
+        assert!(matches!(registry.status(1), CallStatus::NotFound));
+        registry.start(1);
+        assert!(matches!(registry.status(1), CallStatus::Running));
+        registry.finish(1, result(1));
+        for _ in 0..3 {
+            assert!(matches!(registry.status(1), CallStatus::Finished(_)));
+        }
+        for id in 2..=3 {
+            registry.start(id);
+            registry.finish(id, result(id));
+        }
+        assert!(matches!(registry.status(1), CallStatus::NotFound));
+        assert!(matches!(registry.status(3), CallStatus::Finished(_)));
+
+        let short = ResultsRegistry::new(Duration::ZERO, 10);
+        short.start(5);
+        short.finish(5, result(5));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(matches!(short.status(5), CallStatus::NotFound));
+    }
+}

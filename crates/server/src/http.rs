@@ -1,0 +1,77 @@
+//! HTTP plumbing shared by both servers: bounded body reading and error responses.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use faasm_api::ApiError;
+
+/// An [`ApiError`] as an HTTP response: its status code and its message as plain text, or as
+/// `{"error": ...}` when the client asked for JSON.
+pub(crate) struct ApiResponse {
+    pub error: ApiError,
+    pub json: bool,
+}
+
+impl From<ApiError> for ApiResponse {
+    fn from(error: ApiError) -> Self {
+        Self { error, json: false }
+    }
+}
+
+impl IntoResponse for ApiResponse {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.error.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+        let message = self.error.to_string();
+        let mut response = if self.json {
+            (
+                status,
+                axum::Json(serde_json::json!({ "error": message, "status": status.as_u16() })),
+            )
+                .into_response()
+        } else {
+            (status, text(message)).into_response()
+        };
+        if matches!(self.error, ApiError::QueueFull { .. }) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// A plain-text body.
+pub(crate) fn text(body: impl Into<Body>) -> ([(header::HeaderName, &'static str); 1], Body) {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+}
+
+/// Reads a whole request body, refusing (413) one over `limit` bytes.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let too_large = std::iter::successors(
+            Some(&err as &(dyn std::error::Error + 'static)),
+            |e| e.source(),
+        )
+        .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::bad_request(format!("Failed to read request body: {err}"))
+        }
+    })
+}

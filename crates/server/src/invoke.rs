@@ -1,0 +1,101 @@
+//! The invoke server (SPEC §3): `POST /` runs a call (sync or async) or polls a status.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use faasm_api::{ApiError, CallId, CallResult, CallStatus, Request};
+
+use crate::App;
+use crate::http::{ApiResponse, read_body, text};
+
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/", post(invoke))
+        .route("/ping", get(|| async { text("PONG") }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
+        .with_state(app)
+}
+
+const CALL_ID: &str = "x-faasm-call-id";
+const RETURN_VALUE: &str = "x-faasm-return-value";
+
+async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    match handle(&app, &headers, body, json).await {
+        Ok(response) => response,
+        Err(error) => ApiResponse { error, json }.into_response(),
+    }
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: Body, json: bool) -> Result<Response, ApiError> {
+    let body = read_body(headers, body, app.limits.invoke).await?;
+    Ok(match Request::parse(&body)? {
+        Request::Status { id } => status_response(id, &app.scheduler.status(id), json),
+        Request::Invoke { call, is_async: true } => {
+            let (id, _) = app.scheduler.submit(call).await?;
+            let mut response = if json {
+                axum::Json(CallStatus::Running.json(id)).into_response()
+            } else {
+                text(id.to_string()).into_response()
+            };
+            set_header(&mut response, CALL_ID, id as i64);
+            response
+        }
+        Request::Invoke { call, is_async: false } => {
+            let result = app.scheduler.invoke(call).await?;
+            result_response(&result, json)
+        }
+    })
+}
+
+fn result_response(result: &Arc<CallResult>, json: bool) -> Response {
+    let status = if result.succeeded() {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let mut response = if json {
+        (status, axum::Json(result.to_json())).into_response()
+    } else {
+        (status, text(result.body())).into_response()
+    };
+    set_header(&mut response, CALL_ID, result.id as i64);
+    set_header(&mut response, RETURN_VALUE, i64::from(result.return_value));
+    response
+}
+
+fn status_response(id: CallId, status: &CallStatus, json: bool) -> Response {
+    let code = StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::OK);
+    let mut response = if json {
+        (code, axum::Json(status.json(id))).into_response()
+    } else {
+        (code, text(status.text(id))).into_response()
+    };
+    if !matches!(status, CallStatus::NotFound) {
+        set_header(&mut response, CALL_ID, id as i64);
+    }
+    if let CallStatus::Finished(result) = status {
+        set_header(&mut response, RETURN_VALUE, i64::from(result.return_value));
+    }
+    response
+}
+
+fn set_header(response: &mut Response, name: &'static str, value: i64) {
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from(value));
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    metrics::gauge!("faasm_queue_depth").set(app.scheduler.queue_depth() as f64);
+    text(app.metrics.render())
+}

@@ -1,0 +1,89 @@
+//! The two HTTP servers of SPEC §2 and §3 on top of the scheduler and the object store: the
+//! upload server (functions, Python sources, state, shared files) and the invoke server (calls,
+//! status polls, `/metrics`). Handlers only translate between HTTP and the crates below; every
+//! refusal is an [`ApiError`](faasm_api::ApiError) rendered by [`http::ApiResponse`].
+
+mod http;
+mod invoke;
+mod upload;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use faasm_scheduler::Scheduler;
+use faasm_storage::ObjectStore;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+/// Request body caps, in bytes (SPEC §1); a larger body gets 413.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub wasm: usize,
+    /// Python sources, shared files and state values.
+    pub upload: usize,
+    pub invoke: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            wasm: 256 << 20,
+            upload: 64 << 20,
+            invoke: 16 << 20,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct App {
+    scheduler: Arc<Scheduler>,
+    store: Arc<dyn ObjectStore>,
+    limits: BodyLimits,
+    metrics: PrometheusHandle,
+}
+
+impl App {
+    /// Builds the app and installs its Prometheus recorder as the process's metrics recorder
+    /// (so there is one `App` per process).
+    pub fn new(
+        scheduler: Arc<Scheduler>,
+        store: Arc<dyn ObjectStore>,
+        limits: BodyLimits,
+    ) -> anyhow::Result<Self> {
+        let metrics = PrometheusBuilder::new().install_recorder()?;
+        Ok(Self {
+            scheduler,
+            store,
+            limits,
+            metrics,
+        })
+    }
+}
+
+/// Serves the upload and invoke APIs on the given listeners until `shutdown` completes.
+pub async fn serve(
+    app: App,
+    upload: TcpListener,
+    invoke: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopped = |stop: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = stop.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+    let upload_server = axum::serve(upload, upload::router(app.clone()))
+        .with_graceful_shutdown(stopped(&stop));
+    let invoke_server =
+        axum::serve(invoke, invoke::router(app)).with_graceful_shutdown(stopped(&stop));
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = trigger.send(());
+    });
+    tokio::try_join!(upload_server.into_future(), invoke_server.into_future())?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! The upload server (SPEC §2): functions, Python sources, state values and shared files.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use faasm_api::{ApiError, FilePath, StateKey, validate_name};
+use faasm_storage::{Listing, Object};
+
+use crate::App;
+use crate::http::{ApiResponse, read_body, text};
+
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/ping", get(|| async { text("PONG") }))
+        .route(
+            "/f/{user}/{function}",
+            get(get_function).put(put_function).delete(delete_function),
+        )
+        .route("/f/{user}", get(list_functions))
+        .route(
+            "/p/{user}/{function}",
+            get(get_python).put(put_python).delete(delete_python),
+        )
+        .route("/p/{user}", get(list_python))
+        .route(
+            "/s/{user}/{key}",
+            get(get_state).put(put_state).delete(delete_state),
+        )
+        .route("/file", get(get_file).put(put_file).delete(delete_file))
+        .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
+        .with_state(app)
+}
+
+type Reply = Result<Response, ApiResponse>;
+
+fn ok(message: &'static str) -> Reply {
+    Ok(text(message).into_response())
+}
+
+fn bytes_or_404(found: Option<Bytes>, what: impl FnOnce() -> String) -> Reply {
+    match found {
+        Some(bytes) => Ok(bytes.into_response()),
+        None => Err(ApiError::NotFound(what()).into()),
+    }
+}
+
+fn deleted(existed: bool, what: impl FnOnce() -> String) -> Reply {
+    if existed {
+        Ok(text(format!("{} deleted\n", what())).into_response())
+    } else {
+        Err(ApiError::NotFound(format!("{} not found", what())).into())
+    }
+}
+
+fn names(user: &str, function: &str) -> Result<(), ApiError> {
+    validate_name("user", user)?;
+    validate_name("function", function)
+}
+
+async fn put_function(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    names(&user, &function)?;
+    let wasm = read_body(&headers, body, app.limits.wasm).await?;
+    app.scheduler
+        .functions()
+        .upload(&user, &function, wasm)
+        .await?;
+    tracing::info!(%user, %function, "function uploaded");
+    ok("Function upload complete\n")
+}
+
+async fn get_function(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+) -> Reply {
+    names(&user, &function)?;
+    let found = app.store.get(Object::Function {
+        user: &user,
+        function: &function,
+    })?;
+    bytes_or_404(found, || format!("Function {user}/{function} not found"))
+}
+
+async fn delete_function(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+) -> Reply {
+    names(&user, &function)?;
+    let existed = app.scheduler.functions().delete(&user, &function)?;
+    deleted(existed, || format!("Function {user}/{function}"))
+}
+
+async fn list_functions(State(app): State<App>, Path(user): Path<String>) -> Reply {
+    list(&app, Listing::Functions, &user)
+}
+
+async fn list_python(State(app): State<App>, Path(user): Path<String>) -> Reply {
+    list(&app, Listing::Python, &user)
+}
+
+fn list(app: &App, listing: Listing, user: &str) -> Reply {
+    validate_name("user", user)?;
+    Ok(axum::Json(app.store.list(listing, user)?).into_response())
+}
+
+async fn put_python(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    names(&user, &function)?;
+    let source = read_body(&headers, body, app.limits.upload).await?;
+    let object = Object::Python {
+        user: &user,
+        function: &function,
+    };
+    app.store.put(object, &source)?;
+    ok("Python function upload complete\n")
+}
+
+async fn get_python(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+) -> Reply {
+    names(&user, &function)?;
+    let found = app.store.get(Object::Python {
+        user: &user,
+        function: &function,
+    })?;
+    bytes_or_404(found, || {
+        format!("Python function {user}/{function} not found")
+    })
+}
+
+async fn delete_python(
+    State(app): State<App>,
+    Path((user, function)): Path<(String, String)>,
+) -> Reply {
+    names(&user, &function)?;
+    let existed = app.store.delete(Object::Python {
+        user: &user,
+        function: &function,
+    })?;
+    deleted(existed, || format!("Python function {user}/{function}"))
+}
+
+fn state_key(user: &str, key: String) -> Result<StateKey, ApiError> {
+    validate_name("user", user)?;
+    StateKey::new(key)
+}
+
+async fn put_state(
+    State(app): State<App>,
+    Path((user, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let key = state_key(&user, key)?;
+    let value = read_body(&headers, body, app.limits.upload).await?;
+    app.store.put(Object::State { user: &user, key: &key }, &value)?;
+    ok("State upload complete\n")
+}
+
+async fn get_state(
+    State(app): State<App>,
+    Path((user, key)): Path<(String, String)>,
+) -> Reply {
+    let key = state_key(&user, key)?;
+    let found = app.store.get(Object::State { user: &user, key: &key })?;
+    bytes_or_404(found, || "State key not found".into())
+}
+
+async fn delete_state(
+    State(app): State<App>,
+    Path((user, key)): Path<(String, String)>,
+) -> Reply {
+    let key = state_key(&user, key)?;
+    let existed = app.store.delete(Object::State { user: &user, key: &key })?;
+    deleted(existed, || "State key".into())
+}
+
+fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {
+    let raw = headers
+        .get("FilePath")
+        .ok_or_else(|| ApiError::bad_request("Bad request, expected file path header FilePath"))?;
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::bad_request("FilePath header is not valid text"))?;
+    FilePath::new(raw)
+}
+
+async fn put_file(State(app): State<App>, headers: HeaderMap, body: Body) -> Reply {
+    let path = file_path(&headers)?;
+    let contents = read_body(&headers, body, app.limits.upload).await?;
+    app.store.put(Object::File(&path), &contents)?;
+    ok("Shared file uploaded\n")
+}
+
+async fn get_file(State(app): State<App>, headers: HeaderMap) -> Reply {
+    let path = file_path(&headers)?;
+    let found = app.store.get(Object::File(&path))?;
+    bytes_or_404(found, || format!("File {} not found", path.as_str()))
+}
+
+async fn delete_file(State(app): State<App>, headers: HeaderMap) -> Reply {
+    let path = file_path(&headers)?;
+    let existed = app.store.delete(Object::File(&path))?;
+    deleted(existed, || format!("File {}", path.as_str()))
+}

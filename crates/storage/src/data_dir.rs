@@ -1,0 +1,179 @@
+//! [`ObjectStore`] on a local directory.
+//!
+//! Layout (names are validated by `faasm-api` before they get here; state keys are opaque
+//! bytes, so they are hex-encoded rather than used as file names):
+//! ```text
+//! functions/<user>/<function>.wasm   python/<user>/<function>.py
+//! state/<user>/<hex key>             files/<shared file path>
+//! meta/<name>                        tmp/ (temp files, renamed into place when complete)
+//! ```
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use faasm_api::ApiError;
+
+use crate::{Listing, Object, ObjectStore};
+
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Opens (creating if needed) a data directory.
+    pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        for dir in ["functions", "python", "state", "files", "meta", "tmp"] {
+            fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, object: Object<'_>) -> PathBuf {
+        match object {
+            Object::Function { user, function } => self
+                .root
+                .join("functions")
+                .join(user)
+                .join(format!("{function}.wasm")),
+            Object::Python { user, function } => self
+                .root
+                .join("python")
+                .join(user)
+                .join(format!("{function}.py")),
+            Object::State { user, key } => self
+                .root
+                .join("state")
+                .join(user)
+                .join(hex::encode(key.as_bytes())),
+            Object::Meta(name) => self.root.join("meta").join(name),
+            Object::File(path) => path
+                .segments()
+                .fold(self.root.join("files"), |dir, segment| dir.join(segment)),
+        }
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut temp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        temp.write_all(bytes)?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn io_error(object: Object<'_>, err: std::io::Error) -> ApiError {
+    match (object, err.kind()) {
+        // A shared file where a directory must go, or the other way round.
+        (Object::File(path), ErrorKind::NotADirectory | ErrorKind::IsADirectory)
+        | (Object::File(path), ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty) => {
+            ApiError::Conflict(format!(
+                "FilePath {:?} clashes with an existing file or directory",
+                path.as_str()
+            ))
+        }
+        _ => ApiError::Internal(format!("storage: {err}")),
+    }
+}
+
+impl ObjectStore for DataDir {
+    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), ApiError> {
+        self.write_atomically(&self.path(object), bytes)
+            .map_err(|e| io_error(object, e))
+    }
+
+    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, ApiError> {
+        match fs::read(self.path(object)) {
+            Ok(bytes) => Ok(Some(bytes.into())),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                Ok(None)
+            }
+            // A shared-file path naming a directory is simply not a file.
+            Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(None),
+            Err(e) => Err(io_error(object, e)),
+        }
+    }
+
+    fn delete(&self, object: Object<'_>) -> Result<bool, ApiError> {
+        match fs::remove_file(self.path(object)) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                Ok(false)
+            }
+            Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(false),
+            Err(e) => Err(io_error(object, e)),
+        }
+    }
+
+    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError> {
+        let (dir, extension) = match listing {
+            Listing::Functions => ("functions", "wasm"),
+            Listing::Python => ("python", "py"),
+        };
+        let entries = match fs::read_dir(self.root.join(dir).join(user)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ApiError::Internal(format!("storage: {e}"))),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                (path.extension()? == extension)
+                    .then(|| path.file_stem()?.to_str().map(str::to_owned))?
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faasm_api::{FilePath, StateKey};
+
+    #[test]
+    fn round_trips_and_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DataDir::open(dir.path()).unwrap();
+        let f = Object::Function {
+            user: "demo",
+            function: "echo",
+        };
+        assert_eq!(store.get(f).unwrap(), None);
+        store.put(f, b"one").unwrap();
+        store.put(f, b"two").unwrap();
+        assert_eq!(store.get(f).unwrap().unwrap(), &b"two"[..]);
+        assert_eq!(store.list(Listing::Functions, "demo").unwrap(), ["echo"]);
+        assert!(store.delete(f).unwrap());
+        assert!(!store.delete(f).unwrap());
+
+        let key = StateKey::new(vec![b'k', 0xff]).unwrap();
+        let s = Object::State {
+            user: "demo",
+            key: &key,
+        };
+        store.put(s, b"").unwrap();
+        assert_eq!(store.get(s).unwrap().unwrap(), &b""[..]);
+    }
+
+    #[test]
+    fn file_tree_conflicts_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DataDir::open(dir.path()).unwrap();
+        let a = FilePath::new("a").unwrap();
+        let ab = FilePath::new("a/b").unwrap();
+        store.put(Object::File(&a), b"file").unwrap();
+        let err = store.put(Object::File(&ab), b"x").unwrap_err();
+        assert_eq!(err.status_code(), 409, "{err}");
+        assert_eq!(store.get(Object::File(&ab)).unwrap(), None);
+    }
+}

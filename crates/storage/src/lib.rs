@@ -1,0 +1,46 @@
+//! Durable storage of what users upload: function modules, Python sources, state values (until
+//! the state tiers take them over) and shared files. [`ObjectStore`] is the interface the server
+//! uses; [`DataDir`] keeps objects as files under one directory, written atomically (temp file +
+//! rename), so an object is either wholly there or not at all and survives restarts.
+//! This crate knows nothing about wasm or HTTP; it never builds a path from an unchecked name.
+
+mod data_dir;
+
+pub use data_dir::DataDir;
+
+use bytes::Bytes;
+use faasm_api::{ApiError, FilePath, StateKey};
+
+/// One stored object, named by already-validated parts.
+#[derive(Debug, Clone, Copy)]
+pub enum Object<'a> {
+    /// A function's wasm module.
+    Function { user: &'a str, function: &'a str },
+    /// A Python function's source.
+    Python { user: &'a str, function: &'a str },
+    /// A state value of the global tier.
+    State { user: &'a str, key: &'a StateKey },
+    /// A shared file (`faasm://path`).
+    File(&'a FilePath),
+    /// A small record the deployment keeps about itself (e.g. the next call id).
+    Meta(&'static str),
+}
+
+/// A family of objects that can be listed per user.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing {
+    Functions,
+    Python,
+}
+
+/// Where uploaded objects live.
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Stores `bytes` under `object`, replacing any earlier value atomically.
+    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), ApiError>;
+    /// The stored bytes, or `None` if nothing is stored.
+    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, ApiError>;
+    /// Removes the object; `false` if there was none.
+    fn delete(&self, object: Object<'_>) -> Result<bool, ApiError>;
+    /// The names stored for `user`, sorted.
+    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError>;
+}
