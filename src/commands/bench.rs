@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -103,7 +103,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let baseline = BaselineServer::start()?;
 
     // Keep the child alive (and its data dir) until the end; dropping it kills the server.
-    let (_serve_child, upload_url, invoke_url) = match &args.invoke_url {
+    let (mut serve_child, upload_url, invoke_url) = match &args.invoke_url {
         Some(invoke) => (None, args.upload_url.clone(), invoke.clone()),
         None => {
             let (child, upload, invoke) = ServeChild::spawn()?;
@@ -116,7 +116,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut runs = Vec::new();
     for &connections in &args.connections {
         let baseline_stats = measure(&client, &baseline.target, connections, &timing)?;
-        let faasm_stats = measure(&client, &faasm, connections, &timing)?;
+        let faasm_stats = measure(&client, &faasm, connections, &timing).map_err(|err| {
+            match serve_child.as_mut().and_then(ServeChild::exit_status) {
+                Some(status) => err.context(format!("faasm serve died ({status})")),
+                None => err,
+            }
+        })?;
         runs.push(Run {
             connections,
             baseline: baseline_stats,
@@ -289,6 +294,13 @@ impl ServeChild {
     }
 }
 
+impl ServeChild {
+    /// How the server ended, if it has.
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
 impl Drop for ServeChild {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -310,8 +322,11 @@ fn wait_for_listening(stdout: ChildStdout) -> anyhow::Result<(String, String)> {
     });
 
     let deadline = Instant::now() + SERVE_STARTUP_TIMEOUT;
-    let (mut upload, mut invoke) = (None, None);
-    while upload.is_none() || invoke.is_none() {
+    let (mut upload, mut invoke): (Option<String>, Option<String>) = (None, None);
+    loop {
+        if let (Some(upload), Some(invoke)) = (&upload, &invoke) {
+            return Ok((upload.clone(), invoke.clone()));
+        }
         let line = match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -329,7 +344,6 @@ fn wait_for_listening(stdout: ChildStdout) -> anyhow::Result<(String, String)> {
             eprintln!("{line}");
         }
     }
-    Ok((upload.unwrap(), invoke.unwrap()))
 }
 
 /// Uploads the echo function (when there is an upload server to talk to) and checks one call.

@@ -1,0 +1,119 @@
+//! Guests that misbehave fail their own call only (SPEC §7); the server keeps serving.
+
+use serde_json::json;
+
+use crate::harness::{Server, compile, wait_for};
+
+fn still_serving(server: &Server) {
+    let reply = server.call("demo", "echo", "still here");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "still here"));
+}
+
+#[test]
+fn runaway_loop_times_out() {
+    let server = Server::start(&["--call-timeout", "1"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "spin", &compile("tests/functions/spin.c"));
+    let started = std::time::Instant::now();
+    let reply = server.call("demo", "spin", "");
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.text(), "Call failed: timed out after 1s");
+    assert!(started.elapsed().as_secs_f64() < 10.0);
+    assert_eq!(reply.header("x-faasm-return-value").as_deref(), Some("1"));
+    still_serving(&server);
+}
+
+#[test]
+fn spinning_guests_do_not_starve_others() {
+    let server = Server::start(&["--call-timeout", "3", "--workers", "4"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "spin", &compile("tests/functions/spin.c"));
+    let ids: Vec<u64> = (0..3)
+        .map(|_| {
+            let reply = server.post(json!({"user": "demo", "function": "spin", "async": true}));
+            reply.text().parse().unwrap()
+        })
+        .collect();
+    still_serving(&server);
+    for id in ids {
+        assert!(wait_for(&server, id).text().ends_with("timed out after 3s"));
+    }
+}
+
+#[test]
+fn memory_bomb_hits_the_cap() {
+    let server = Server::start(&["--memory-limit", "64MiB"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "bomb", &compile("tests/functions/membomb.c"));
+    let reply = server.call("demo", "bomb", "");
+    assert_eq!(reply.status, 500);
+    assert!(
+        reply.text().starts_with("Call failed: memory limit of 67108864 bytes exceeded"),
+        "{}",
+        reply.text()
+    );
+    still_serving(&server);
+}
+
+#[test]
+fn endless_printing_is_truncated() {
+    let server = Server::start(&["--call-timeout", "1", "--stdout-limit", "4KiB"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "chatty", &compile("tests/functions/chatty.c"));
+    let reply = server.call("demo", "chatty", "");
+    assert_eq!(reply.status, 500);
+    let text = reply.text();
+    assert!(text.starts_with("all work and no play"), "{}", &text[..80]);
+    assert!(text.contains("[stdout truncated after 4096 bytes]"));
+    assert!(text.ends_with("Call failed: timed out after 1s"));
+    assert!(text.len() < 4096 + 200, "{}", text.len());
+    still_serving(&server);
+}
+
+#[test]
+fn traps_fail_the_call_with_a_clear_reason() {
+    let server = Server::start(&[]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "crash", &compile("tests/functions/crash.c"));
+    let cases = [
+        ("trap", "Call failed: trap: "),
+        ("chain", "Call failed: not implemented yet: __faasm_chain_name"),
+        ("oob", "Call failed: pointer out of bounds"),
+    ];
+    for (mode, expected) in cases {
+        let reply = server.call("demo", "crash", mode);
+        assert_eq!(reply.status, 500, "{mode}");
+        assert!(reply.text().starts_with(expected), "{mode}: {}", reply.text());
+    }
+    assert_eq!(server.call("demo", "crash", "fine").status, 200);
+    still_serving(&server);
+}
+
+#[test]
+fn oversized_output_fails_the_call() {
+    let server = Server::start(&["--output-limit", "1KiB"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    let reply = server.call("demo", "echo", &"o".repeat(2048));
+    assert_eq!(reply.status, 500);
+    assert!(reply.text().contains("exceeds the limit of 1024 bytes"), "{}", reply.text());
+    assert_eq!(server.call("demo", "echo", "small").text(), "small");
+}
+
+#[test]
+fn a_full_queue_answers_503() {
+    let server = Server::start(&["--workers", "1", "--queue-size", "1", "--call-timeout", "2"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "spin", &compile("tests/functions/spin.c"));
+    let spin = || server.post(json!({"user": "demo", "function": "spin", "async": true}));
+    let running: u64 = spin().text().parse().unwrap();
+    // Let the first call take the only worker, so the next one queues.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let queued: u64 = spin().text().parse().unwrap();
+    let refused = spin();
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("queue is full"));
+    for id in [running, queued] {
+        assert!(wait_for(&server, id).text().ends_with("timed out after 2s"));
+    }
+    still_serving(&server);
+}

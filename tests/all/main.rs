@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `faasm` binary, real HTTP, functions compiled by the real clang
+//! toolchain through `faasm cc`.
+
+mod cli;
+mod harness;
+mod invoke;
+mod limits;
+mod persistence;
+mod upload;

@@ -1,0 +1,20 @@
+// Traps: input "trap" hits unreachable; "chain" calls a host function that is not there yet;
+// "oob" hands the host a pointer outside linear memory.
+#include <faasm/faasm.h>
+#include <string.h>
+
+int main(void)
+{
+    char mode[16] = { 0 };
+    faasmGetInput((uint8_t*)mode, sizeof(mode) - 1);
+    if (strcmp(mode, "trap") == 0) {
+        __builtin_trap();
+    }
+    if (strcmp(mode, "chain") == 0) {
+        return (int)faasmChainNamed("other", NULL, 0);
+    }
+    if (strcmp(mode, "oob") == 0) {
+        faasmSetOutput((const uint8_t*)0x7ffffff0, 4096);
+    }
+    return 0;
+}
