@@ -110,8 +110,7 @@ fn bytes(value: Option<ByteSize>, default: u64) -> u64 {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -172,8 +171,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("binding the invoke server to {invoke_addr}"))?;
         // Tests and `faasm bench` read these two lines to find ports chosen by the OS.
-        println!("faasm: upload server listening on http://{}", upload.local_addr()?);
-        println!("faasm: invoke server listening on http://{}", invoke.local_addr()?);
+        println!(
+            "faasm: upload server listening on http://{}",
+            upload.local_addr()?
+        );
+        println!(
+            "faasm: invoke server listening on http://{}",
+            invoke.local_addr()?
+        );
         tracing::info!(data_dir = %data_dir.display(), "faasm serving");
         faasm_server::serve(app, upload, invoke, shutdown_signal()).await
     })?;

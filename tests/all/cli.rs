@@ -38,8 +38,16 @@ fn upload_invoke_status() {
 
     let py = dir.path().join("hello.py");
     std::fs::write(&py, "def faasm_main():\n    return 0\n").unwrap();
-    assert!(server.cli(&["upload", "demo", "hello", py.to_str().unwrap()]).status.success());
-    assert_eq!(server.get("/p/demo/hello").text(), "def faasm_main():\n    return 0\n");
+    assert!(
+        server
+            .cli(&["upload", "demo", "hello", py.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        server.get("/p/demo/hello").text(),
+        "def faasm_main():\n    return 0\n"
+    );
 }
 
 #[test]
@@ -50,7 +58,13 @@ fn state_and_files() {
     assert_eq!(server.get("/s/demo/greeting").text(), "hi there");
     let out = server.cli(&["state", "get", "demo", "greeting"]);
     assert_eq!(out.stdout, b"hi there");
-    assert_eq!(server.cli(&["state", "get", "demo", "missing"]).status.code(), Some(1));
+    assert_eq!(
+        server
+            .cli(&["state", "get", "demo", "missing"])
+            .status
+            .code(),
+        Some(1)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("in.txt");

@@ -53,7 +53,13 @@ impl Server {
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(FAASM)
-            .args(["serve", "--upload-addr", "127.0.0.1:0", "--invoke-addr", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--upload-addr",
+                "127.0.0.1:0",
+                "--invoke-addr",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -138,7 +144,11 @@ impl Server {
         self.post_raw(message.to_string(), &[("Accept", "application/json")])
     }
 
-    pub fn post_raw(&self, body: impl Into<reqwest::blocking::Body>, headers: &[(&str, &str)]) -> Reply {
+    pub fn post_raw(
+        &self,
+        body: impl Into<reqwest::blocking::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let url = format!("{}/", self.invoke);
         self.request(reqwest::Method::POST, &url, headers, body)
     }
@@ -157,7 +167,11 @@ impl Server {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        let body = answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         (status, body)
     }
 

@@ -22,12 +22,23 @@ fn sync_calls_return_stdout_then_output() {
     assert!(id > 0);
 
     let reply = server.call("demo", "hello", "");
-    assert_eq!((reply.status, reply.text().as_str()), (200, "Hello faasm!\n"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "Hello faasm!\n")
+    );
 
     let reply = server.call("demo", "fail", "");
     assert_eq!(reply.status, 500);
-    assert!(reply.text().ends_with("Call failed (return value=3)"), "{}", reply.text());
-    assert!(reply.text().starts_with("About to fail"), "stdout first: {}", reply.text());
+    assert!(
+        reply.text().ends_with("Call failed (return value=3)"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply.text().starts_with("About to fail"),
+        "stdout first: {}",
+        reply.text()
+    );
     assert_eq!(reply.header("x-faasm-return-value").as_deref(), Some("3"));
 
     let containers = compile("examples/cpp/containers.cpp");
@@ -49,7 +60,8 @@ fn binary_input_and_cmdline() {
 #[test]
 fn async_calls_and_status_polls() {
     let server = server_with_examples();
-    let reply = server.post(json!({"user": "demo", "function": "echo", "input_data": "later", "async": true}));
+    let reply = server
+        .post(json!({"user": "demo", "function": "echo", "input_data": "later", "async": true}));
     assert_eq!(reply.status, 200);
     let id: u64 = reply.text().parse().expect("async body is the id");
     assert_eq!(reply.header("x-faasm-call-id"), Some(id.to_string()));
@@ -57,7 +69,10 @@ fn async_calls_and_status_polls() {
     assert_eq!((done.status, done.text().as_str()), (200, "SUCCESS: later"));
     // Polls do not consume the result.
     for _ in 0..3 {
-        assert_eq!(server.post(json!({"id": id, "status": true})).text(), "SUCCESS: later");
+        assert_eq!(
+            server.post(json!({"id": id, "status": true})).text(),
+            "SUCCESS: later"
+        );
     }
     let json = server.post_json(json!({"id": id, "status": true})).json();
     assert_eq!(json["status"], "SUCCESS");
@@ -68,7 +83,11 @@ fn async_calls_and_status_polls() {
     let reply = server.post(json!({"user": "demo", "function": "fail", "async": true}));
     let failed = wait_for(&server, reply.text().parse().unwrap());
     assert_eq!(failed.status, 500);
-    assert!(failed.text().starts_with("FAILED: About to fail"), "{}", failed.text());
+    assert!(
+        failed.text().starts_with("FAILED: About to fail"),
+        "{}",
+        failed.text()
+    );
     assert!(failed.text().ends_with("Call failed (return value=3)"));
 
     let unknown = server.post(json!({"id": 987654321, "status": true}));
@@ -77,15 +96,25 @@ fn async_calls_and_status_polls() {
         (404, "NOT FOUND: no call with id 987654321")
     );
     // Ids are unique and increasing.
-    let a: u64 = server.post(json!({"user": "demo", "function": "echo", "async": true})).text().parse().unwrap();
-    let b: u64 = server.post(json!({"user": "demo", "function": "echo", "async": true})).text().parse().unwrap();
+    let a: u64 = server
+        .post(json!({"user": "demo", "function": "echo", "async": true}))
+        .text()
+        .parse()
+        .unwrap();
+    let b: u64 = server
+        .post(json!({"user": "demo", "function": "echo", "async": true}))
+        .text()
+        .parse()
+        .unwrap();
     assert!(b > a && a > id);
 }
 
 #[test]
 fn json_responses() {
     let server = server_with_examples();
-    let json = server.post_json(json!({"user": "demo", "function": "hello"})).json();
+    let json = server
+        .post_json(json!({"user": "demo", "function": "hello"}))
+        .json();
     assert_eq!(json["status"], "SUCCESS");
     assert_eq!(json["stdout"], "Hello faasm!\n");
     assert_eq!(json["error"], serde_json::Value::Null);
@@ -108,8 +137,16 @@ fn request_errors() {
         ("{nope", 400, "Invalid JSON: "),
         (r#"{"function":"echo"}"#, 400, "Empty user"),
         (r#"{"user":"demo"}"#, 400, "Empty function"),
-        (r#"{"user":"../etc","function":"echo"}"#, 400, "Invalid user"),
-        (r#"{"user":"demo","function":"nope"}"#, 404, "Function demo/nope not found"),
+        (
+            r#"{"user":"../etc","function":"echo"}"#,
+            400,
+            "Invalid user",
+        ),
+        (
+            r#"{"user":"demo","function":"nope"}"#,
+            404,
+            "Function demo/nope not found",
+        ),
         (r#"{"status":true}"#, 400, "Status request needs"),
     ];
     for (body, status, prefix) in cases {
@@ -118,7 +155,8 @@ fn request_errors() {
         assert!(reply.text().starts_with(prefix), "{body}: {}", reply.text());
     }
     // Unknown fields are ignored.
-    let reply = server.post(json!({"user": "demo", "function": "echo", "input_data": "ok", "colour": "blue"}));
+    let reply = server
+        .post(json!({"user": "demo", "function": "echo", "input_data": "ok", "colour": "blue"}));
     assert_eq!(reply.text(), "ok");
 }
 
@@ -177,7 +215,11 @@ print(str_res)
             .arg(script.replace("ENDPOINT", &server.invoke))
             .output()
             .expect("python3 with requests (scripts/setup installs it)");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     assert_eq!(run(sync), "Hello API\n");
@@ -191,7 +233,10 @@ fn reupload_takes_effect_for_the_next_call() {
     let server = server_with_examples();
     assert_eq!(server.call("demo", "echo", "first").text(), "first");
     server.upload("demo", "echo", &compile("examples/c/hello.c"));
-    assert_eq!(server.call("demo", "echo", "first").text(), "Hello faasm!\n");
+    assert_eq!(
+        server.call("demo", "echo", "first").text(),
+        "Hello faasm!\n"
+    );
     server.upload("demo", "echo", &compile("examples/c/echo.c"));
     assert_eq!(server.call("demo", "echo", "again").text(), "again");
 }
@@ -233,8 +278,16 @@ fn metrics_count_calls() {
     server.call("demo", "echo", "x");
     server.call("demo", "fail", "");
     let url = format!("{}/metrics", server.invoke);
-    let text = server.request(reqwest::Method::GET, &url, &[], Vec::new()).text();
-    assert!(text.contains(r#"faasm_calls_total{status="success"} 1"#), "{text}");
-    assert!(text.contains(r#"faasm_calls_total{status="failed"} 1"#), "{text}");
+    let text = server
+        .request(reqwest::Method::GET, &url, &[], Vec::new())
+        .text();
+    assert!(
+        text.contains(r#"faasm_calls_total{status="success"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faasm_calls_total{status="failed"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("faasm_queue_depth"), "{text}");
 }

@@ -48,7 +48,9 @@ fn memory_bomb_hits_the_cap() {
     let reply = server.call("demo", "bomb", "");
     assert_eq!(reply.status, 500);
     assert!(
-        reply.text().starts_with("Call failed: memory limit of 67108864 bytes exceeded"),
+        reply
+            .text()
+            .starts_with("Call failed: memory limit of 67108864 bytes exceeded"),
         "{}",
         reply.text()
     );
@@ -77,13 +79,20 @@ fn traps_fail_the_call_with_a_clear_reason() {
     server.upload("demo", "crash", &compile("tests/functions/crash.c"));
     let cases = [
         ("trap", "Call failed: trap: "),
-        ("chain", "Call failed: not implemented yet: __faasm_chain_name"),
+        (
+            "chain",
+            "Call failed: not implemented yet: __faasm_chain_name",
+        ),
         ("oob", "Call failed: pointer out of bounds"),
     ];
     for (mode, expected) in cases {
         let reply = server.call("demo", "crash", mode);
         assert_eq!(reply.status, 500, "{mode}");
-        assert!(reply.text().starts_with(expected), "{mode}: {}", reply.text());
+        assert!(
+            reply.text().starts_with(expected),
+            "{mode}: {}",
+            reply.text()
+        );
     }
     assert_eq!(server.call("demo", "crash", "fine").status, 200);
     still_serving(&server);
@@ -95,7 +104,11 @@ fn oversized_output_fails_the_call() {
     server.upload("demo", "echo", &compile("examples/c/echo.c"));
     let reply = server.call("demo", "echo", &"o".repeat(2048));
     assert_eq!(reply.status, 500);
-    assert!(reply.text().contains("exceeds the limit of 1024 bytes"), "{}", reply.text());
+    assert!(
+        reply.text().contains("exceeds the limit of 1024 bytes"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(server.call("demo", "echo", "small").text(), "small");
 }
 

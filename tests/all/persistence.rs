@@ -14,7 +14,12 @@ fn restart_keeps_uploads_and_never_reuses_ids() {
     server.put("/p/demo/py", b"def faasm_main():\n    pass\n".to_vec());
     server.put("/s/demo/key", b"value".to_vec());
     let file_url = format!("{}/file", server.upload);
-    server.request(Method::PUT, &file_url, &[("FilePath", "dir/f.txt")], b"file".to_vec());
+    server.request(
+        Method::PUT,
+        &file_url,
+        &[("FilePath", "dir/f.txt")],
+        b"file".to_vec(),
+    );
     let first_id: u64 = server
         .call("demo", "echo", "before")
         .header("x-faasm-call-id")
@@ -27,11 +32,22 @@ fn restart_keeps_uploads_and_never_reuses_ids() {
     let reply = server.call("demo", "echo", "after");
     assert_eq!(reply.text(), "after", "function callable after restart");
     let second_id: u64 = reply.header("x-faasm-call-id").unwrap().parse().unwrap();
-    assert!(second_id > first_id, "ids are never reused: {second_id} <= {first_id}");
-    assert_eq!(server.get("/p/demo/py").body, b"def faasm_main():\n    pass\n");
+    assert!(
+        second_id > first_id,
+        "ids are never reused: {second_id} <= {first_id}"
+    );
+    assert_eq!(
+        server.get("/p/demo/py").body,
+        b"def faasm_main():\n    pass\n"
+    );
     assert_eq!(server.get("/s/demo/key").body, b"value");
     let file_url = format!("{}/file", server.upload);
-    let reply = server.request(Method::GET, &file_url, &[("FilePath", "dir/f.txt")], Vec::new());
+    let reply = server.request(
+        Method::GET,
+        &file_url,
+        &[("FilePath", "dir/f.txt")],
+        Vec::new(),
+    );
     assert_eq!(reply.body, b"file");
     assert_eq!(server.get("/f/demo").json(), json!(["echo"]));
     // The status of a call from before the restart is not known to this process.

@@ -30,8 +30,14 @@ fn functions_upload_download_list_delete() {
     assert_eq!(server.get("/f/demo/other").status, 404);
 
     let url = format!("{}/f/demo/echo.v2", server.upload);
-    assert_eq!(server.request(Method::DELETE, &url, &[], Vec::new()).status, 200);
-    assert_eq!(server.request(Method::DELETE, &url, &[], Vec::new()).status, 404);
+    assert_eq!(
+        server.request(Method::DELETE, &url, &[], Vec::new()).status,
+        200
+    );
+    assert_eq!(
+        server.request(Method::DELETE, &url, &[], Vec::new()).status,
+        404
+    );
     assert_eq!(server.get("/f/demo").json(), json!(["echo"]));
     let reply = server.call("demo", "echo.v2", "x");
     assert_eq!(reply.status, 404, "deleted functions cannot be called");
@@ -43,7 +49,11 @@ fn invalid_wasm_is_refused_with_the_engine_reason() {
     let reply = server.put("/f/demo/bad", b"not wasm at all".to_vec());
     assert_eq!(reply.status, 400);
     assert!(reply.text().contains("magic header"), "{}", reply.text());
-    assert!(!reply.text().trim_end().contains('\n'), "one line: {}", reply.text());
+    assert!(
+        !reply.text().trim_end().contains('\n'),
+        "one line: {}",
+        reply.text()
+    );
     assert_eq!(server.get("/f/demo/bad").status, 404, "nothing stored");
 
     // A valid module a Faasm call cannot run: no `_start`.
@@ -81,11 +91,18 @@ fn state_values() {
     let server = Server::start(&[]);
     assert_eq!(server.get("/s/demo/k").status, 404, "never set");
     let reply = server.put("/s/demo/k", b"some state".to_vec());
-    assert_eq!((reply.status, reply.text().as_str()), (200, "State upload complete\n"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "State upload complete\n")
+    );
     assert_eq!(server.get("/s/demo/k").body, b"some state");
     server.put("/s/demo/k", Vec::new());
     let reply = server.get("/s/demo/k");
-    assert_eq!((reply.status, reply.body.len()), (200, 0), "empty value is a value");
+    assert_eq!(
+        (reply.status, reply.body.len()),
+        (200, 0),
+        "empty value is a value"
+    );
     // Keys are opaque: characters that would mean something in a path are just bytes.
     server.put("/s/demo/a%20b..c", b"v".to_vec());
     assert_eq!(server.get("/s/demo/a%20b..c").body, b"v");
@@ -100,7 +117,10 @@ fn shared_files() {
         server.request(Method::PUT, &url, &[("FilePath", path)], body.to_vec())
     };
     let reply = put("data/in.txt", b"contents");
-    assert_eq!((reply.status, reply.text().as_str()), (200, "Shared file uploaded\n"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "Shared file uploaded\n")
+    );
     let get = |path: &str| server.request(Method::GET, &url, &[("FilePath", path)], Vec::new());
     assert_eq!(get("data/in.txt").body, b"contents");
     assert_eq!(get("faasm://data/in.txt").body, b"contents");
@@ -116,21 +136,40 @@ fn shared_files() {
         assert_eq!(put(bad, b"x").status, 400, "{bad}");
         assert_eq!(get(bad).status, 400, "{bad}");
     }
-    assert_eq!(put("data/in.txt/below", b"x").status, 409, "a file is not a directory");
+    assert_eq!(
+        put("data/in.txt/below", b"x").status,
+        409,
+        "a file is not a directory"
+    );
 }
 
 #[test]
 fn bad_names_and_path_traversal() {
     let server = Server::start(&[]);
     let wasm = compile("examples/c/echo.c");
-    for path in ["/f/demo/a%20b", "/f/de%2Fmo/x", "/f/.hidden/x", "/f/demo/x.", "/p/de$mo/x"] {
+    for path in [
+        "/f/demo/a%20b",
+        "/f/de%2Fmo/x",
+        "/f/.hidden/x",
+        "/f/demo/x.",
+        "/p/de$mo/x",
+    ] {
         let reply = server.put(path, wasm.clone());
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
     }
     let long = "a".repeat(65);
-    assert_eq!(server.put(&format!("/f/{long}/x"), wasm.clone()).status, 400);
+    assert_eq!(
+        server.put(&format!("/f/{long}/x"), wasm.clone()).status,
+        400
+    );
     // Raw requests, since HTTP client libraries resolve dot segments themselves.
-    for path in ["/f/../x", "/f/demo/..", "/f/demo/%2e%2e", "/p/../../etc/passwd", "/s/../k"] {
+    for path in [
+        "/f/../x",
+        "/f/demo/..",
+        "/f/demo/%2e%2e",
+        "/p/../../etc/passwd",
+        "/s/../k",
+    ] {
         let (status, body) = server.raw_upload_request(&format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         ));
@@ -140,7 +179,10 @@ fn bad_names_and_path_traversal() {
         "PUT /f/demo/%2e%2e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
     );
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("function"), "the message names the field: {body}");
+    assert!(
+        body.contains("function"),
+        "the message names the field: {body}"
+    );
 }
 
 #[test]

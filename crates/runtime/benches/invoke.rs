@@ -1,1 +1,138 @@
-fn main() {}
+//! The in-process path of a call, without HTTP or the scheduler: a fresh instance from the
+//! module's `InstancePre`, input in through `__faasm_read_input`, output back through
+//! `__faasm_write_output` (issue 2, item 10: target ≤ 10 µs p50 for the echo).
+//!
+//! `cargo bench -p faasm-runtime --bench invoke`
+//!
+//! - `echo_call`: one call of the WAT echo with input "hello".
+//! - `echo_call_1mib`: the same with 1 MiB of input (memory grows to hold it, output copied).
+//! - `prepare_cached`: `Runtime::prepare` of a module whose artefact is already in the cache
+//!   directory (hash, artefact deserialisation, linking).
+//!
+//! Calls run on a current-thread tokio runtime; like criterion's `to_async`, a whole batch of
+//! iterations runs inside one `block_on`, so the executor's entry cost is not counted per call.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, black_box, criterion_group, criterion_main};
+use faasm_runtime::{CallInput, CallLimits, FunctionModule, Runtime, RuntimeConfig};
+
+/// Reads the whole input (growing memory to fit it) and sets it as the output.
+const ECHO: &str = r#"
+(module
+  (import "env" "__faasm_read_input" (func $read_input (param i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $size i32) (local $pages i32)
+    (local.set $size (call $read_input (i32.const 0) (i32.const 0)))
+    (local.set $pages
+      (i32.shr_u (i32.add (local.get $size) (i32.const 66559)) (i32.const 16)))
+    (if (i32.gt_u (local.get $pages) (memory.size))
+      (then
+        (if (i32.eq (memory.grow (i32.sub (local.get $pages) (memory.size))) (i32.const -1))
+          (then unreachable))))
+    (drop (call $read_input (i32.const 1024) (local.get $size)))
+    (call $write_output (i32.const 1024) (local.get $size))))
+"#;
+
+struct Bench {
+    runtime: Runtime,
+    tokio: tokio::runtime::Runtime,
+    wasm: Vec<u8>,
+    echo: FunctionModule,
+    _cache: tempfile::TempDir,
+}
+
+fn setup() -> Bench {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: cache.path().to_path_buf(),
+        limits: CallLimits::default(),
+        max_instances: 16,
+    })
+    .expect("runtime");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let wasm = wat::parse_str(ECHO).expect("valid WAT");
+    let echo = runtime.prepare(&wasm).expect("prepare echo");
+    Bench {
+        runtime,
+        tokio,
+        wasm,
+        echo,
+        _cache: cache,
+    }
+}
+
+impl Bench {
+    /// Checks the echo once, then times `iters` calls with `input` inside one `block_on`.
+    fn time_echo(&self, input: &Bytes, iters: u64) -> Duration {
+        self.tokio.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let outcome = self
+                    .runtime
+                    .run(
+                        &self.echo,
+                        CallInput {
+                            input: input.clone(),
+                            cmdline: Vec::new(),
+                        },
+                    )
+                    .await;
+                black_box(outcome);
+            }
+            start.elapsed()
+        })
+    }
+
+    fn check_echo(&self, input: &Bytes) {
+        let outcome = self.tokio.block_on(self.runtime.run(
+            &self.echo,
+            CallInput {
+                input: input.clone(),
+                cmdline: Vec::new(),
+            },
+        ));
+        assert_eq!(outcome.error, None, "echo failed");
+        assert_eq!(outcome.output, *input, "echo returned other bytes");
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let bench = setup();
+
+    let hello = Bytes::from_static(b"hello");
+    bench.check_echo(&hello);
+    c.bench_function("echo_call", |b| {
+        b.iter_custom(|iters| bench.time_echo(&hello, iters))
+    });
+
+    let mib: Bytes = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    bench.check_echo(&mib);
+    c.bench_function("echo_call_1mib", |b| {
+        b.iter_custom(|iters| bench.time_echo(&mib, iters))
+    });
+
+    // The artefact is already on disk (written by `setup`'s prepare): this is the cached path.
+    c.bench_function("prepare_cached", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                bench
+                    .runtime
+                    .prepare(black_box(&bench.wasm))
+                    .expect("prepare")
+            },
+            // Dropping a module unregisters its code; keep that out of the measurement.
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(invoke, benches);
+criterion_main!(invoke);

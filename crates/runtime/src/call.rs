@@ -46,6 +46,12 @@ const PROGRAM_NAME: &str = "function.wasm";
 impl Runtime {
     /// Runs `module` once, in a fresh instance, under the runtime's limits.
     pub async fn run(&self, module: &FunctionModule, call: CallInput) -> CallOutcome {
+        // Waiting for a pool slot does not count against the call's time.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("slot semaphore is never closed");
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
         let mut argv = Vec::with_capacity(1 + call.cmdline.len());

@@ -32,6 +32,8 @@ pub struct Runtime {
     pub(crate) config: RuntimeConfig,
     /// Distinguishes artefacts of incompatible engine builds in the cache directory.
     pub(crate) compatibility: String,
+    /// One permit per pool slot: a call waits here rather than fail when the pool is full.
+    pub(crate) slots: tokio::sync::Semaphore,
 }
 
 impl Runtime {
@@ -44,6 +46,7 @@ impl Runtime {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compatibility = format!("{:016x}", hasher.finish());
         Ok(Self {
+            slots: tokio::sync::Semaphore::new(config.max_instances as usize),
             engine,
             linker,
             config,

@@ -46,7 +46,15 @@ impl Runtime {
     /// CPU-heavy on a cache miss: call it from a blocking thread.
     pub fn prepare(&self, wasm: &[u8]) -> Result<FunctionModule, PrepareError> {
         let hash = hex::encode(Sha256::digest(wasm));
-        let module = self.load_or_compile(wasm, &hash)?;
+        let path = self.artefact_path(&hash);
+        let (module, cached) = match self.load_artefact(&path) {
+            Some(module) => (module, true),
+            None => (
+                Module::from_binary(&self.engine, wasm)
+                    .map_err(|e| PrepareError::Invalid(one_line(&e)))?,
+                false,
+            ),
+        };
         match module.get_export("_start") {
             Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
             _ => {
@@ -61,6 +69,10 @@ impl Runtime {
             .linker
             .instantiate_pre(&module)
             .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
+        // Only modules that passed every check are cached.
+        if !cached {
+            self.store_artefact(&module, &path)?;
+        }
         Ok(FunctionModule { pre, hash })
     }
 
@@ -70,23 +82,23 @@ impl Runtime {
             .join(format!("{hash}-{}.cwasm", self.compatibility))
     }
 
-    fn load_or_compile(&self, wasm: &[u8], hash: &str) -> Result<Module, PrepareError> {
-        let path = self.artefact_path(hash);
-        if path.exists() {
-            // SAFETY: the file was written by `compile_and_store` below from a module this
-            // engine configuration compiled; the name carries the engine compatibility hash,
-            // and wasmtime checks the artefact header again. Nothing else writes this directory.
-            match unsafe { Module::deserialize_file(&self.engine, &path) } {
-                Ok(module) => return Ok(module),
-                Err(err) => tracing::warn!(?path, "recompiling unusable artefact: {err:#}"),
+    fn load_artefact(&self, path: &Path) -> Option<Module> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `store_artefact` below from a module this engine
+        // configuration compiled; its name carries the engine compatibility hash, and wasmtime
+        // checks the artefact header again. Nothing else writes this directory.
+        match unsafe { Module::deserialize_file(&self.engine, path) } {
+            Ok(module) => Some(module),
+            Err(err) => {
+                tracing::warn!(?path, "recompiling unusable artefact: {err:#}");
+                None
             }
         }
-        self.compile_and_store(wasm, &path)
     }
 
-    fn compile_and_store(&self, wasm: &[u8], path: &Path) -> Result<Module, PrepareError> {
-        let module = Module::from_binary(&self.engine, wasm)
-            .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
+    fn store_artefact(&self, module: &Module, path: &Path) -> Result<(), PrepareError> {
         let artefact = module
             .serialize()
             .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
@@ -94,6 +106,6 @@ impl Runtime {
         let mut temp = tempfile::NamedTempFile::new_in(&self.config.cache_dir)?;
         std::io::Write::write_all(&mut temp, &artefact)?;
         temp.persist(path).map_err(|e| e.error)?;
-        Ok(module)
+        Ok(())
     }
 }

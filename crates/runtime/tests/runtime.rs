@@ -331,7 +331,10 @@ fn assert_success(outcome: &CallOutcome) {
 
 #[track_caller]
 fn error_of(outcome: &CallOutcome) -> &str {
-    assert_ne!(outcome.return_value, 0, "call should have failed: {outcome:?}");
+    assert_ne!(
+        outcome.return_value, 0,
+        "call should have failed: {outcome:?}"
+    );
     outcome
         .error
         .as_deref()
@@ -368,7 +371,9 @@ async fn echo_of_empty_input_is_empty_output() {
 #[tokio::test]
 async fn echo_of_binary_input_spanning_several_pages() {
     let f = runtime_with(limits());
-    let input: Vec<u8> = (0..(1 << 20) + 12345).map(|i| (i * 31 % 251) as u8).collect();
+    let input: Vec<u8> = (0..(1 << 20) + 12345)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
     let outcome = f.call(ECHO, &input, &[]).await;
     assert_success(&outcome);
     assert_eq!(outcome.output.len(), input.len());
@@ -503,7 +508,11 @@ async fn printing_forever_hits_the_timeout_with_truncated_stdout() {
     let marker = b"\n[stdout truncated after 1000 bytes]\n";
     assert_eq!(outcome.stdout.len(), 1000 + marker.len());
     assert!(outcome.stdout.ends_with(marker), "{:?}", outcome.stdout);
-    assert!(outcome.stdout.starts_with(b"all work and no play makes jack\n"));
+    assert!(
+        outcome
+            .stdout
+            .starts_with(b"all work and no play makes jack\n")
+    );
 }
 
 #[tokio::test]
@@ -778,7 +787,10 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
     let name = artefacts[0].file_name().unwrap().to_str().unwrap();
     assert!(name.starts_with(module.hash()), "{name}");
     assert_eq!(module.hash().len(), 64);
-    let written = std::fs::metadata(&artefacts[0]).unwrap().modified().unwrap();
+    let written = std::fs::metadata(&artefacts[0])
+        .unwrap()
+        .modified()
+        .unwrap();
 
     // A second runtime over the same directory loads the artefact instead of recompiling.
     let second = Runtime::new(RuntimeConfig {
@@ -790,7 +802,10 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
     let again = second.prepare(&bytes).unwrap();
     assert_eq!(again.hash(), module.hash());
     assert_eq!(f.artefacts(), artefacts, "no new artefact");
-    let modified = std::fs::metadata(&artefacts[0]).unwrap().modified().unwrap();
+    let modified = std::fs::metadata(&artefacts[0])
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(modified, written, "the artefact was not rewritten");
     let outcome = second
         .run(
@@ -893,5 +908,52 @@ async fn concurrent_calls_see_their_own_input() {
     }
     for task in tasks {
         task.await.unwrap();
+    }
+}
+
+/// Sleeps 100 ms in `poll_oneoff` (a relative monotonic-clock subscription), holding its
+/// instance while it waits without holding a thread.
+const SLEEP_100MS: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    ;; subscription at 0: userdata, tag 0 = clock, clock id 1 = monotonic, timeout in ns
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 100000000))
+    (if (call $poll_oneoff (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))
+      (then unreachable))))
+"#;
+
+/// Runs `n` sleepers at once on a 16-slot runtime; returns the outcomes and the wall time.
+async fn sleepers(n: usize) -> (Vec<CallOutcome>, Duration) {
+    let f = std::sync::Arc::new(runtime_with(limits()));
+    let module = std::sync::Arc::new(f.runtime.prepare(&wasm(SLEEP_100MS)).unwrap());
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (f, module) = (f.clone(), module.clone());
+        tasks.spawn(async move { f.runtime.run(&module, CallInput::default()).await });
+    }
+    let outcomes = tasks.join_all().await;
+    (outcomes, started.elapsed())
+}
+
+#[tokio::test]
+async fn waiting_guests_share_a_thread_up_to_max_instances() {
+    let (outcomes, elapsed) = sleepers(16).await;
+    for outcome in &outcomes {
+        assert_success(outcome);
+    }
+    // All 16 slept at once on one thread.
+    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn calls_beyond_max_instances_queue_for_a_slot() {
+    let (outcomes, _) = sleepers(40).await;
+    for outcome in &outcomes {
+        assert_success(outcome);
     }
 }

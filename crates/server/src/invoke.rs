@@ -36,11 +36,19 @@ async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Respo
     }
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: Body, json: bool) -> Result<Response, ApiError> {
+async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    json: bool,
+) -> Result<Response, ApiError> {
     let body = read_body(headers, body, app.limits.invoke).await?;
     Ok(match Request::parse(&body)? {
         Request::Status { id } => status_response(id, &app.scheduler.status(id), json),
-        Request::Invoke { call, is_async: true } => {
+        Request::Invoke {
+            call,
+            is_async: true,
+        } => {
             let (id, _) = app.scheduler.submit(call).await?;
             let mut response = if json {
                 axum::Json(CallStatus::Running.json(id)).into_response()
@@ -50,7 +58,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, json: bool) -> Resul
             set_header(&mut response, CALL_ID, id as i64);
             response
         }
-        Request::Invoke { call, is_async: false } => {
+        Request::Invoke {
+            call,
+            is_async: false,
+        } => {
             let result = app.scheduler.invoke(call).await?;
             result_response(&result, json)
         }

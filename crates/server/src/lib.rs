@@ -75,8 +75,8 @@ pub async fn serve(
             let _ = rx.recv().await;
         }
     };
-    let upload_server = axum::serve(upload, upload::router(app.clone()))
-        .with_graceful_shutdown(stopped(&stop));
+    let upload_server =
+        axum::serve(upload, upload::router(app.clone())).with_graceful_shutdown(stopped(&stop));
     let invoke_server =
         axum::serve(invoke, invoke::router(app)).with_graceful_shutdown(stopped(&stop));
     let trigger = stop.clone();

@@ -166,25 +166,31 @@ async fn put_state(
 ) -> Reply {
     let key = state_key(&user, key)?;
     let value = read_body(&headers, body, app.limits.upload).await?;
-    app.store.put(Object::State { user: &user, key: &key }, &value)?;
+    app.store.put(
+        Object::State {
+            user: &user,
+            key: &key,
+        },
+        &value,
+    )?;
     ok("State upload complete\n")
 }
 
-async fn get_state(
-    State(app): State<App>,
-    Path((user, key)): Path<(String, String)>,
-) -> Reply {
+async fn get_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let found = app.store.get(Object::State { user: &user, key: &key })?;
+    let found = app.store.get(Object::State {
+        user: &user,
+        key: &key,
+    })?;
     bytes_or_404(found, || "State key not found".into())
 }
 
-async fn delete_state(
-    State(app): State<App>,
-    Path((user, key)): Path<(String, String)>,
-) -> Reply {
+async fn delete_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let existed = app.store.delete(Object::State { user: &user, key: &key })?;
+    let existed = app.store.delete(Object::State {
+        user: &user,
+        key: &key,
+    })?;
     deleted(existed, || "State key".into())
 }
 
