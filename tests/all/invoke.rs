@@ -291,3 +291,35 @@ fn metrics_count_calls() {
     );
     assert!(text.contains("faasm_queue_depth"), "{text}");
 }
+
+#[test]
+fn faasmctl_planner_envelope() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = server_with_examples();
+    let batch = json!({"appId": 4242, "messages": [
+        {"id": 1, "appId": 4242, "user": "demo", "function": "echo", "input_data": b64.encode("one")},
+        {"id": 2, "appId": 4242, "user": "demo", "function": "fail"},
+    ]});
+    let reply = server.post(json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["appId"], 4242);
+
+    let poll = json!({"http_type": 11, "payload": json!({"appId": 4242}).to_string()});
+    let status = (0..500)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            server.post(poll.clone()).json()
+        })
+        .find(|status| status["finished"] == true)
+        .expect("the batch finishes");
+    let results = status["messageResults"].as_array().unwrap();
+    let by_id = |id: i64| results.iter().find(|m| m["id"] == id).unwrap();
+    assert_eq!(by_id(1)["output_data"], b64.encode("one"));
+    assert_eq!(by_id(1)["returnValue"], 0);
+    assert_eq!(by_id(2)["returnValue"], 3);
+
+    let unknown = json!({"http_type": "EXECUTE_BATCH_STATUS", "payload": "{\"appId\": 7}"});
+    let reply = server.post(unknown);
+    assert_eq!((reply.status, reply.text().as_str()), (404, "App not registered in results"));
+}

@@ -5,11 +5,13 @@
 mod error;
 mod message;
 mod names;
+mod planner;
 mod result;
 
 pub use error::ApiError;
 pub use message::{CallRequest, InvokeMessage, Request};
 pub use names::{FilePath, StateKey, validate_name};
+pub use planner::BatchRequest;
 pub use result::{CallResult, CallStatus, Timings};
 
 /// A call id: unique, positive, never reused on one deployment.

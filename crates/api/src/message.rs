@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::planner::{BatchRequest, planner_request};
 use crate::{ApiError, CallId, validate_name};
 
 /// The JSON object posted to the invoke server, as sent. Unknown fields are ignored, and the
@@ -27,6 +28,10 @@ pub struct InvokeMessage {
     pub mpi: Option<bool>,
     pub mpi_world_size: Option<i64>,
     pub cmdline: Option<String>,
+    /// Faasm's planner envelope: `EXECUTE_BATCH` (10) or `EXECUTE_BATCH_STATUS` (11)...
+    pub http_type: Option<Value>,
+    /// ...with its request as a JSON string.
+    pub payload: Option<String>,
 }
 
 /// What an invoke-server request asks for, once validated.
@@ -36,6 +41,10 @@ pub enum Request {
     Invoke { call: CallRequest, is_async: bool },
     /// Report the status of a call.
     Status { id: CallId },
+    /// Faasm planner `EXECUTE_BATCH`: run every message of an app.
+    ExecuteBatch(BatchRequest),
+    /// Faasm planner `EXECUTE_BATCH_STATUS`: report on an app's messages.
+    BatchStatus { app_id: i64 },
 }
 
 /// A validated request to run one function.
@@ -68,6 +77,9 @@ impl Request {
 
 impl InvokeMessage {
     pub fn validate(self) -> Result<Request, ApiError> {
+        if let Some(http_type) = &self.http_type {
+            return planner_request(http_type, self.payload.as_deref().unwrap_or("{}"));
+        }
         if self.status == Some(true) {
             let id =
                 self.id.as_ref().and_then(parse_id).ok_or_else(|| {
@@ -135,7 +147,7 @@ impl InvokeMessage {
     }
 }
 
-fn parse_id(value: &Value) -> Option<CallId> {
+pub(crate) fn parse_id(value: &Value) -> Option<CallId> {
     let id = match value {
         Value::Number(n) => n.as_u64()?,
         Value::String(s) => s.trim().parse().ok()?,

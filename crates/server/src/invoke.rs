@@ -58,6 +58,12 @@ async fn handle(
             set_header(&mut response, CALL_ID, id as i64);
             response
         }
+        Request::ExecuteBatch(batch) => {
+            axum::Json(app.batches.execute(&app.scheduler, batch).await?).into_response()
+        }
+        Request::BatchStatus { app_id } => {
+            axum::Json(app.batches.status(&app.scheduler, app_id)?).into_response()
+        }
         Request::Invoke {
             call,
             is_async: false,

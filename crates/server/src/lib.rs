@@ -5,6 +5,7 @@
 
 mod http;
 mod invoke;
+mod planner;
 mod upload;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub struct App {
     store: Arc<dyn ObjectStore>,
     limits: BodyLimits,
     metrics: PrometheusHandle,
+    batches: Arc<planner::Batches>,
 }
 
 impl App {
@@ -57,6 +59,7 @@ impl App {
             store,
             limits,
             metrics,
+            batches: Arc::default(),
         })
     }
 }
