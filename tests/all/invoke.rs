@@ -321,5 +321,8 @@ fn faasmctl_planner_envelope() {
 
     let unknown = json!({"http_type": "EXECUTE_BATCH_STATUS", "payload": "{\"appId\": 7}"});
     let reply = server.post(unknown);
-    assert_eq!((reply.status, reply.text().as_str()), (404, "App not registered in results"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (404, "App not registered in results")
+    );
 }

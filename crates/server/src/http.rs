@@ -75,3 +75,9 @@ pub(crate) async fn read_body(
         }
     })
 }
+
+/// Runs blocking storage work on this worker thread after handing its other tasks to the rest
+/// of the runtime, so a large write does not stall unrelated requests.
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
+}

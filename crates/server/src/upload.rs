@@ -11,7 +11,7 @@ use faasm_api::{ApiError, FilePath, StateKey, validate_name};
 use faasm_storage::{Listing, Object};
 
 use crate::App;
-use crate::http::{ApiResponse, read_body, text};
+use crate::http::{ApiResponse, blocking, read_body, text};
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
@@ -82,9 +82,11 @@ async fn get_function(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let found = app.store.get(Object::Function {
-        user: &user,
-        function: &function,
+    let found = blocking(|| {
+        app.store.get(Object::Function {
+            user: &user,
+            function: &function,
+        })
     })?;
     bytes_or_404(found, || format!("Function {user}/{function} not found"))
 }
@@ -94,7 +96,7 @@ async fn delete_function(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let existed = app.scheduler.functions().delete(&user, &function)?;
+    let existed = blocking(|| app.scheduler.functions().delete(&user, &function))?;
     deleted(existed, || format!("Function {user}/{function}"))
 }
 
@@ -108,7 +110,7 @@ async fn list_python(State(app): State<App>, Path(user): Path<String>) -> Reply 
 
 fn list(app: &App, listing: Listing, user: &str) -> Reply {
     validate_name("user", user)?;
-    Ok(axum::Json(app.store.list(listing, user)?).into_response())
+    Ok(axum::Json(blocking(|| app.store.list(listing, user))?).into_response())
 }
 
 async fn put_python(
@@ -123,7 +125,7 @@ async fn put_python(
         user: &user,
         function: &function,
     };
-    app.store.put(object, &source)?;
+    blocking(|| app.store.put(object, &source))?;
     ok("Python function upload complete\n")
 }
 
@@ -132,9 +134,11 @@ async fn get_python(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let found = app.store.get(Object::Python {
-        user: &user,
-        function: &function,
+    let found = blocking(|| {
+        app.store.get(Object::Python {
+            user: &user,
+            function: &function,
+        })
     })?;
     bytes_or_404(found, || {
         format!("Python function {user}/{function} not found")
@@ -146,9 +150,11 @@ async fn delete_python(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let existed = app.store.delete(Object::Python {
-        user: &user,
-        function: &function,
+    let existed = blocking(|| {
+        app.store.delete(Object::Python {
+            user: &user,
+            function: &function,
+        })
     })?;
     deleted(existed, || format!("Python function {user}/{function}"))
 }
@@ -166,30 +172,36 @@ async fn put_state(
 ) -> Reply {
     let key = state_key(&user, key)?;
     let value = read_body(&headers, body, app.limits.upload).await?;
-    app.store.put(
-        Object::State {
-            user: &user,
-            key: &key,
-        },
-        &value,
-    )?;
+    blocking(|| {
+        app.store.put(
+            Object::State {
+                user: &user,
+                key: &key,
+            },
+            &value,
+        )
+    })?;
     ok("State upload complete\n")
 }
 
 async fn get_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let found = app.store.get(Object::State {
-        user: &user,
-        key: &key,
+    let found = blocking(|| {
+        app.store.get(Object::State {
+            user: &user,
+            key: &key,
+        })
     })?;
     bytes_or_404(found, || "State key not found".into())
 }
 
 async fn delete_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let existed = app.store.delete(Object::State {
-        user: &user,
-        key: &key,
+    let existed = blocking(|| {
+        app.store.delete(Object::State {
+            user: &user,
+            key: &key,
+        })
     })?;
     deleted(existed, || "State key".into())
 }
@@ -207,18 +219,18 @@ fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {
 async fn put_file(State(app): State<App>, headers: HeaderMap, body: Body) -> Reply {
     let path = file_path(&headers)?;
     let contents = read_body(&headers, body, app.limits.upload).await?;
-    app.store.put(Object::File(&path), &contents)?;
+    blocking(|| app.store.put(Object::File(&path), &contents))?;
     ok("Shared file uploaded\n")
 }
 
 async fn get_file(State(app): State<App>, headers: HeaderMap) -> Reply {
     let path = file_path(&headers)?;
-    let found = app.store.get(Object::File(&path))?;
+    let found = blocking(|| app.store.get(Object::File(&path)))?;
     bytes_or_404(found, || format!("File {} not found", path.as_str()))
 }
 
 async fn delete_file(State(app): State<App>, headers: HeaderMap) -> Reply {
     let path = file_path(&headers)?;
-    let existed = app.store.delete(Object::File(&path))?;
+    let existed = blocking(|| app.store.delete(Object::File(&path)))?;
     deleted(existed, || format!("File {}", path.as_str()))
 }
