@@ -81,6 +81,7 @@ impl Bench {
                         CallInput {
                             input: input.clone(),
                             cmdline: Vec::new(),
+                            ..Default::default()
                         },
                     )
                     .await;
@@ -96,6 +97,7 @@ impl Bench {
             CallInput {
                 input: input.clone(),
                 cmdline: Vec::new(),
+                ..Default::default()
             },
         ));
         assert_eq!(outcome.error, None, "echo failed");

@@ -1,23 +1,28 @@
 //! Running one call: a fresh store with its own WASI context, captured stdout and limits,
 //! instantiated from the module's `InstancePre` (a copy-on-write pool slot), then `_start`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Instance, Store, Trap, TypedFunc, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::capped_pipe::CappedPipe;
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
-use crate::{CallLimits, FunctionModule, Runtime};
+use crate::{CallHost, CallLimits, Entry, FunctionModule, Runtime};
 
 /// What a call is given.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CallInput {
     pub input: Bytes,
     /// argv after the program name.
     pub cmdline: Vec<String>,
+    /// Where execution starts.
+    pub entry: Entry,
+    /// The scheduler's side of chaining; without it the chaining calls trap.
+    pub host: Option<Arc<dyn CallHost>>,
 }
 
 /// How a call ended.
@@ -34,6 +39,7 @@ pub struct CallOutcome {
 /// The per-call data a store carries; host functions reach it through their `Caller`.
 pub(crate) struct CallState {
     pub wasi: WasiP1Ctx,
+    pub host: Option<Arc<dyn CallHost>>,
     pub input: Bytes,
     pub output: Bytes,
     pub output_limit: usize,
@@ -64,6 +70,7 @@ impl Runtime {
             .build_p1();
         let state = CallState {
             wasi,
+            host: call.host,
             input: call.input,
             output: Bytes::new(),
             output_limit: limits.output_bytes,
@@ -80,8 +87,16 @@ impl Runtime {
 
         let run = async {
             let instance = module.pre.instantiate_async(&mut store).await?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await
+            match call.entry {
+                Entry::Main => {
+                    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    start.call_async(&mut store, ()).await.map(|()| 0)
+                }
+                Entry::Table(index) => {
+                    let function = table_function(&instance, &mut store, index)?;
+                    function.call_async(&mut store, ()).await
+                }
+            }
         };
         let (return_value, error) = match tokio::time::timeout(limits.timeout, run).await {
             Err(_) => (
@@ -91,7 +106,8 @@ impl Runtime {
                     format_duration(limits.timeout)
                 )),
             ),
-            Ok(Ok(())) => (0, None),
+            Ok(Ok(0)) => (0, None),
+            Ok(Ok(code)) => (code, Some(format!("Call failed (return value={code})"))),
             Ok(Err(err)) => classify_error(&err, &limits),
         };
         let output = std::mem::take(&mut store.data_mut().output);
@@ -103,6 +119,26 @@ impl Runtime {
             error,
         }
     }
+}
+
+/// Function-table entry `index` as an `int f(void)`.
+fn table_function(
+    instance: &Instance,
+    store: &mut Store<CallState>,
+    index: u32,
+) -> wasmtime::Result<TypedFunc<(), i32>> {
+    let table = instance
+        .get_table(&mut *store, "__indirect_function_table")
+        .ok_or_else(|| {
+            wasmtime::format_err!("module exports no function table (build it with `faasm cc`)")
+        })?;
+    let function = table
+        .get(&mut *store, u64::from(index))
+        .and_then(|entry| entry.as_func().flatten().copied())
+        .ok_or_else(|| wasmtime::format_err!("function table has no function at index {index}"))?;
+    function
+        .typed::<(), i32>(&*store)
+        .map_err(|_| wasmtime::format_err!("function table entry {index} is not an `int f(void)`"))
 }
 
 fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32, Option<String>) {

@@ -9,12 +9,14 @@
 
 mod call;
 mod capped_pipe;
+mod chain;
 mod engine;
 mod host;
 mod limits;
 mod module;
 
 pub use call::{CallInput, CallOutcome};
+pub use chain::{BoxFuture, CallHost, ChainTarget, Entry};
 pub use engine::{Runtime, RuntimeConfig};
 pub use limits::CallLimits;
 pub use module::{FunctionModule, PrepareError};

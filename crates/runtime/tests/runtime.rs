@@ -307,6 +307,7 @@ impl Fixture {
                 CallInput {
                     input: Bytes::copy_from_slice(input),
                     cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
                 },
             )
             .await
@@ -602,6 +603,7 @@ async fn a_spinning_guest_does_not_starve_other_calls() {
                 CallInput {
                     input: Bytes::new(),
                     cmdline: vec![],
+                    ..Default::default()
                 },
             )
             .await
@@ -617,6 +619,7 @@ async fn a_spinning_guest_does_not_starve_other_calls() {
                     CallInput {
                         input: input.clone(),
                         cmdline: vec![],
+                        ..Default::default()
                     },
                 )
                 .await;
@@ -813,6 +816,7 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
             CallInput {
                 input: Bytes::from_static(b"from the cache"),
                 cmdline: vec![],
+                ..Default::default()
             },
         )
         .await;
@@ -842,6 +846,7 @@ async fn an_unusable_artefact_is_recompiled() {
             CallInput {
                 input: Bytes::from_static(b"recompiled"),
                 cmdline: vec![],
+                ..Default::default()
             },
         )
         .await;
@@ -898,6 +903,7 @@ async fn concurrent_calls_see_their_own_input() {
                         CallInput {
                             input: input.clone(),
                             cmdline: vec![],
+                            ..Default::default()
                         },
                     )
                     .await;

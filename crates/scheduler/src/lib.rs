@@ -109,6 +109,7 @@ impl Scheduler {
             let input = CallInput {
                 input: call.input,
                 cmdline: call.cmdline,
+                ..Default::default()
             };
             let outcome = scheduler.runtime.run(&module, input).await;
             drop(permit);

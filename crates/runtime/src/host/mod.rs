@@ -1,6 +1,7 @@
 //! The imports a Faasm function may use: WASI preview 1 and the `env.__faasm_*` calls of
 //! SPEC §4. Each concern has its own module; [`linker`] puts them together once per engine.
 
+mod chain;
 mod io;
 mod memory;
 mod pending;
@@ -16,6 +17,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut CallState| &mut state.wasi)?;
     io::add_to_linker(&mut linker)?;
+    chain::add_to_linker(&mut linker)?;
     pending::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -1,4 +1,4 @@
-//! Host calls of SPEC §4 whose capability has not landed yet (state, chaining, Python). They are
+//! Host calls of SPEC §4 whose capability has not landed yet (state, Python). They are
 //! linked with their real signatures so modules that import them load and run; calling one
 //! traps with `not implemented yet: <name>`, failing that call only.
 
@@ -9,10 +9,6 @@ use crate::call::CallState;
 
 /// (name, number of i32 parameters, number of i32 results)
 const PENDING: &[(&str, usize, usize)] = &[
-    ("__faasm_chain_name", 3, 1),
-    ("__faasm_chain_ptr", 3, 1),
-    ("__faasm_await_call", 1, 1),
-    ("__faasm_read_call_output", 3, 1),
     ("__faasm_read_state", 3, 1),
     ("__faasm_read_state_ptr", 2, 1),
     ("__faasm_read_state_offset", 5, 0),

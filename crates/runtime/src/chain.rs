@@ -1,0 +1,49 @@
+//! The runtime's view of chaining (SPEC §5): how a call names another call to start, and the
+//! [`CallHost`] trait through which a running guest reaches the scheduler. The scheduler
+//! implements it; the runtime never knows about queues, ids or results storage.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use faasm_api::{CallId, CallResult};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a call starts executing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Entry {
+    /// `_start`, i.e. `main`.
+    #[default]
+    Main,
+    /// Entry `idx` of the module's function table: an `int f(void)` whose return value is the
+    /// call's (`__faasm_chain_ptr`, `faasmChain`).
+    Table(u32),
+}
+
+/// What a guest asks to chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainTarget<'a> {
+    /// Another function of the same user, from `main`.
+    Named(&'a str),
+    /// This very module (the exact version running), from a function-table entry.
+    SameModule(u32),
+}
+
+/// A running call's link back to the scheduler. Errors are messages for the guest's trap.
+pub trait CallHost: Send + Sync + 'static {
+    /// Starts a chained call and returns its id.
+    fn chain<'a>(
+        &'a self,
+        target: ChainTarget<'a>,
+        input: Bytes,
+    ) -> BoxFuture<'a, Result<CallId, String>>;
+
+    /// Waits until call `id` has finished. While it waits the caller holds no worker, so the
+    /// callee (or anything else) can run even on a single-worker host.
+    fn await_call(&self, id: CallId) -> BoxFuture<'_, Result<Arc<CallResult>, String>>;
+
+    /// The result of a finished call; an error if it is unknown or still running.
+    fn finished_call(&self, id: CallId) -> Result<Arc<CallResult>, String>;
+}
