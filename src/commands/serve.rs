@@ -14,6 +14,7 @@ use bytesize::ByteSize;
 use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
 use faasm_scheduler::{Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits};
+use faasm_state::{EmbeddedTier, GlobalTier, LocalTier, RedisTier};
 use faasm_storage::DataDir;
 use serde::Deserialize;
 
@@ -35,6 +36,10 @@ pub struct ServeArgs {
     /// Where functions, state, shared files and compiled modules are kept [default: ./faasm-data].
     #[arg(long, env = "FAASM_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state tier
+    /// [default: none; state lives in the data directory].
+    #[arg(long, env = "FAASM_REDIS", value_name = "URL")]
+    redis: Option<String>,
     /// Wall-clock limit of one call, in seconds (fractions allowed) [default: 60].
     #[arg(long, env = "FAASM_CALL_TIMEOUT")]
     call_timeout: Option<f64>,
@@ -62,6 +67,12 @@ pub struct ServeArgs {
     /// How many finished calls' results are kept at most [default: 100000].
     #[arg(long, env = "FAASM_MAX_RESULTS")]
     max_results: Option<usize>,
+    /// How deep chained calls may nest [default: 32].
+    #[arg(long, env = "FAASM_MAX_CHAIN_DEPTH")]
+    max_chain_depth: Option<u32>,
+    /// How many calls one call may chain [default: 10000].
+    #[arg(long, env = "FAASM_MAX_CHAINED_CALLS")]
+    max_chained_calls: Option<usize>,
     /// Largest wasm upload [default: 256MiB].
     #[arg(long, env = "FAASM_MAX_WASM_BODY")]
     max_wasm_body: Option<ByteSize>,
@@ -81,6 +92,7 @@ impl ServeArgs {
             upload_addr: self.upload_addr.or(lower.upload_addr),
             invoke_addr: self.invoke_addr.or(lower.invoke_addr),
             data_dir: self.data_dir.or(lower.data_dir),
+            redis: self.redis.or(lower.redis),
             call_timeout: self.call_timeout.or(lower.call_timeout),
             memory_limit: self.memory_limit.or(lower.memory_limit),
             output_limit: self.output_limit.or(lower.output_limit),
@@ -90,6 +102,8 @@ impl ServeArgs {
             max_instances: self.max_instances.or(lower.max_instances),
             result_ttl: self.result_ttl.or(lower.result_ttl),
             max_results: self.max_results.or(lower.max_results),
+            max_chain_depth: self.max_chain_depth.or(lower.max_chain_depth),
+            max_chained_calls: self.max_chained_calls.or(lower.max_chained_calls),
             max_wasm_body: self.max_wasm_body.or(lower.max_wasm_body),
             max_upload_body: self.max_upload_body.or(lower.max_upload_body),
             max_invoke_body: self.max_invoke_body.or(lower.max_invoke_body),
@@ -138,10 +152,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         DataDir::open(&data_dir)
             .with_context(|| format!("opening data directory {}", data_dir.display()))?,
     );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let state = tokio.block_on(state_tiers(args.redis.as_deref(), &data_dir))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: data_dir.join("cache"),
         limits,
         max_instances: args.max_instances.unwrap_or(1000),
+        // DataDir's layout: shared files live under `files/`.
+        shared_files_dir: data_dir.join("files"),
+        state: state.clone(),
     })
     .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
     let scheduler_config = SchedulerConfig {
@@ -149,6 +170,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         queue_capacity: args.queue_size.unwrap_or(10_000),
         result_ttl: Duration::from_secs(args.result_ttl.unwrap_or(3600)),
         max_results: args.max_results.unwrap_or(100_000),
+        max_chain_depth: args.max_chain_depth.unwrap_or(32),
+        max_chained_calls: args.max_chained_calls.unwrap_or(10_000),
     };
     let body_limits = BodyLimits {
         wasm: bytes(args.max_wasm_body, 256 << 20) as usize,
@@ -158,12 +181,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let upload_addr = args.upload_addr.unwrap_or(([0, 0, 0, 0], 8002).into());
     let invoke_addr = args.invoke_addr.unwrap_or(([0, 0, 0, 0], 8080).into());
 
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     tokio.block_on(async move {
         let scheduler = Scheduler::new(Arc::new(runtime), store.clone(), scheduler_config)?;
-        let app = App::new(scheduler, store, body_limits)?;
+        let app = App::new(scheduler, store, state, body_limits)?;
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await
             .with_context(|| format!("binding the upload server to {upload_addr}"))?;
@@ -183,6 +203,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         faasm_server::serve(app, upload, invoke, shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// This host's local state tier, in front of Redis if given, else of the data directory.
+async fn state_tiers(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<LocalTier>> {
+    let global: Arc<dyn GlobalTier> = match redis {
+        Some(url) => Arc::new(
+            RedisTier::connect(url)
+                .await
+                .with_context(|| format!("connecting to Redis at {url}"))?,
+        ),
+        None => Arc::new(
+            EmbeddedTier::open(data_dir)
+                .with_context(|| format!("opening the state in {}", data_dir.display()))?,
+        ),
+    };
+    Ok(LocalTier::new(global))
 }
 
 async fn shutdown_signal() {

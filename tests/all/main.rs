@@ -1,9 +1,12 @@
 //! End-to-end tests: the real `faasm` binary, real HTTP, functions compiled by the real clang
 //! toolchain through `faasm cc`.
 
+mod chaining;
 mod cli;
+mod files;
 mod harness;
 mod invoke;
 mod limits;
 mod persistence;
 mod upload;
+mod zygote;

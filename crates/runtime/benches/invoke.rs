@@ -51,6 +51,8 @@ fn setup() -> Bench {
         cache_dir: cache.path().to_path_buf(),
         limits: CallLimits::default(),
         max_instances: 16,
+        shared_files_dir: cache.path().join("files"),
+        state: faasm_runtime::LocalTier::in_memory(),
     })
     .expect("runtime");
     let tokio = tokio::runtime::Builder::new_current_thread()

@@ -10,12 +10,15 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::capped_pipe::CappedPipe;
+use crate::files::CallFiles;
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
 use crate::{CallHost, CallLimits, Entry, FunctionModule, Runtime};
 
 /// What a call is given.
 #[derive(Clone, Default)]
 pub struct CallInput {
+    /// The user the call runs as: state keys and chained functions are this user's.
+    pub user: String,
     pub input: Bytes,
     /// argv after the program name.
     pub cmdline: Vec<String>,
@@ -38,12 +41,17 @@ pub struct CallOutcome {
 
 /// The per-call data a store carries; host functions reach it through their `Caller`.
 pub(crate) struct CallState {
+    pub user: String,
     pub wasi: WasiP1Ctx,
     pub host: Option<Arc<dyn CallHost>>,
     pub input: Bytes,
     pub output: Bytes,
     pub output_limit: usize,
     memory_cap: MemoryCap,
+    /// The call's scratch directories and descriptor roles (deleted when the store is).
+    pub files: CallFiles,
+    /// The state locks this call holds and the values it mapped into its memory.
+    pub state: crate::host::state::StateSession,
 }
 
 /// The program name guests see as `argv[0]`.
@@ -61,14 +69,20 @@ impl Runtime {
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
         let mut argv = Vec::with_capacity(1 + call.cmdline.len());
-        argv.push(PROGRAM_NAME);
-        argv.extend(call.cmdline.iter().map(String::as_str));
-        let wasi = WasiCtxBuilder::new()
-            .args(&argv)
-            .stdout(stdout.clone())
-            .stderr(stdout.clone())
-            .build_p1();
+        argv.push(PROGRAM_NAME.to_owned());
+        argv.extend(call.cmdline);
+        // The call's filesystem (SPEC §6) joins the context when the guest first uses it.
+        let files = CallFiles::new(self.config.shared_files_dir.clone(), {
+            let stdout = stdout.clone();
+            move |wasi: &mut WasiCtxBuilder| {
+                wasi.args(&argv)
+                    .stdout(stdout.clone())
+                    .stderr(stdout.clone());
+            }
+        });
+        let wasi = files.wasi();
         let state = CallState {
+            user: call.user,
             wasi,
             host: call.host,
             input: call.input,
@@ -77,6 +91,8 @@ impl Runtime {
             memory_cap: MemoryCap {
                 limit: limits.memory_bytes,
             },
+            files,
+            state: crate::host::state::StateSession::new(self.config.state.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory_cap);
@@ -87,7 +103,7 @@ impl Runtime {
 
         let run = async {
             let instance = module.pre.instantiate_async(&mut store).await?;
-            match call.entry {
+            let result = match call.entry {
                 Entry::Main => {
                     let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
                     start.call_async(&mut store, ()).await.map(|()| 0)
@@ -96,7 +112,9 @@ impl Runtime {
                     let function = table_function(&instance, &mut store, index)?;
                     function.call_async(&mut store, ()).await
                 }
-            }
+            };
+            crate::host::state::end_call(&mut store, &instance).await;
+            result
         };
         let (return_value, error) = match tokio::time::timeout(limits.timeout, run).await {
             Err(_) => (

@@ -23,6 +23,10 @@ pub struct RuntimeConfig {
     pub limits: CallLimits,
     /// Instances that may exist at once (pool slots); callers queue for a slot beyond that.
     pub max_instances: u32,
+    /// The shared files (`PUT /file`), which guests read at `faasm://<path>` (SPEC §6).
+    pub shared_files_dir: PathBuf,
+    /// This host's state (SPEC §8): the local tier, in front of the global tier.
+    pub state: std::sync::Arc<faasm_state::LocalTier>,
 }
 
 /// The engine, the linker and the defaults every call is run with.

@@ -11,12 +11,16 @@ mod call;
 mod capped_pipe;
 mod chain;
 mod engine;
+mod files;
 mod host;
 mod limits;
 mod module;
+mod zygote;
 
 pub use call::{CallInput, CallOutcome};
 pub use chain::{BoxFuture, CallHost, ChainTarget, Entry};
 pub use engine::{Runtime, RuntimeConfig};
+/// The state tier a [`RuntimeConfig`] carries (`LocalTier::in_memory()` for tests).
+pub use faasm_state::LocalTier;
 pub use limits::CallLimits;
 pub use module::{FunctionModule, PrepareError};

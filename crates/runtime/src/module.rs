@@ -1,13 +1,15 @@
 //! Turning uploaded bytes into a [`FunctionModule`]: validate, precompile once (the artefact
-//! is cached on disk by content hash), check the entry point, and pre-link every import.
+//! is cached on disk by content hash), check the entry point, and pre-link every import. A
+//! module with a zygote is initialised here, once: what is compiled and cached is its
+//! snapshot (see [`crate::zygote`]), still keyed by the uploaded bytes' hash.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, InstancePre, Module};
 
-use crate::Runtime;
 use crate::call::CallState;
+use crate::{Runtime, zygote};
 
 /// A module ready to be instantiated for a call.
 pub struct FunctionModule {
@@ -23,11 +25,23 @@ impl FunctionModule {
 }
 
 /// An engine error as one line: wasmtime's messages can span several (e.g. byte dumps).
-fn one_line(err: &wasmtime::Error) -> String {
+pub(crate) fn one_line(err: &wasmtime::Error) -> String {
     format!("{err:#}")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Calls run `_start`: a `() -> ()` export is required.
+fn check_entry(module: &Module) -> Result<(), PrepareError> {
+    match module.get_export("_start") {
+        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => Ok(()),
+        _ => Err(PrepareError::Invalid(
+            "module does not export a `_start` function: build it as a wasm32-wasi \
+             command (with a main), e.g. with `faasm cc`"
+                .into(),
+        )),
+    }
 }
 
 /// Why a module cannot be used.
@@ -42,38 +56,46 @@ pub enum PrepareError {
 }
 
 impl Runtime {
-    /// Validates and precompiles `wasm` (or loads its cached artefact) and links it.
-    /// CPU-heavy on a cache miss: call it from a blocking thread.
+    /// Validates and precompiles `wasm` (or loads its cached artefact) and links it; if it
+    /// exports `_faasm_zygote`, runs that once and uses the initialised snapshot instead.
+    /// CPU-heavy on a cache miss (and as slow as the zygote): call it from a blocking thread.
     pub fn prepare(&self, wasm: &[u8]) -> Result<FunctionModule, PrepareError> {
         let hash = hex::encode(Sha256::digest(wasm));
         let path = self.artefact_path(&hash);
-        let (module, cached) = match self.load_artefact(&path) {
-            Some(module) => (module, true),
-            None => (
+        // A cached artefact is what calls run: for a Proto-Faaslet, the snapshot, which no
+        // longer exports the zygote (one that still does predates zygote support: redo it).
+        let (mut module, cached) = match self.load_artefact(&path) {
+            Some(module) if !zygote::exported(&module) => (module, true),
+            _ => (
                 Module::from_binary(&self.engine, wasm)
                     .map_err(|e| PrepareError::Invalid(one_line(&e)))?,
                 false,
             ),
         };
-        match module.get_export("_start") {
-            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
-            _ => {
-                return Err(PrepareError::Invalid(
-                    "module does not export a `_start` function: build it as a wasm32-wasi \
-                     command (with a main), e.g. with `faasm cc`"
-                        .into(),
-                ));
-            }
+        // Linking checks the upload itself, before any zygote runs.
+        let mut pre = self.link(&module)?;
+        if !cached && zygote::exported(&module) {
+            let snapshot = self
+                .snapshot_zygote(wasm)
+                .map_err(|reason| PrepareError::Invalid(format!("zygote failed: {reason}")))?;
+            module = Module::from_binary(&self.engine, &snapshot).map_err(|e| {
+                PrepareError::Invalid(format!("zygote failed: snapshot: {}", one_line(&e)))
+            })?;
+            pre = self.link(&module)?;
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| PrepareError::Invalid(one_line(&e)))?;
         // Only modules that passed every check are cached.
         if !cached {
             self.store_artefact(&module, &path)?;
         }
         Ok(FunctionModule { pre, hash })
+    }
+
+    /// Checks the entry point and resolves every import.
+    fn link(&self, module: &Module) -> Result<InstancePre<CallState>, PrepareError> {
+        check_entry(module)?;
+        self.linker
+            .instantiate_pre(module)
+            .map_err(|e| PrepareError::Invalid(one_line(&e)))
     }
 
     fn artefact_path(&self, hash: &str) -> PathBuf {

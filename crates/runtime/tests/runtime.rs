@@ -289,6 +289,8 @@ fn runtime_with(limits: CallLimits) -> Fixture {
         cache_dir: cache.path().to_path_buf(),
         limits,
         max_instances: 16,
+        shared_files_dir: cache.path().join("files"),
+        state: faasm_runtime::LocalTier::in_memory(),
     })
     .expect("runtime");
     Fixture { runtime, cache }
@@ -800,6 +802,8 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
         cache_dir: f.cache.path().to_path_buf(),
         limits: limits(),
         max_instances: 16,
+        shared_files_dir: f.cache.path().join("files"),
+        state: faasm_runtime::LocalTier::in_memory(),
     })
     .unwrap();
     let again = second.prepare(&bytes).unwrap();

@@ -10,19 +10,21 @@
 mod functions;
 mod ids;
 mod results;
+mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
-use faasm_runtime::{CallInput, Runtime};
+use faasm_runtime::{CallInput, Entry, FunctionModule, Runtime};
 use faasm_storage::ObjectStore;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use functions::FunctionRegistry;
 use ids::CallIds;
 use results::ResultsRegistry;
+use session::CallSession;
 
 /// Tuning of the scheduler.
 #[derive(Debug, Clone)]
@@ -35,6 +37,10 @@ pub struct SchedulerConfig {
     pub result_ttl: Duration,
     /// How many finished results are kept at most (oldest dropped first).
     pub max_results: usize,
+    /// How deep chains of chained calls may nest.
+    pub max_chain_depth: u32,
+    /// How many calls one call may chain.
+    pub max_chained_calls: usize,
 }
 
 pub struct Scheduler {
@@ -45,7 +51,7 @@ pub struct Scheduler {
     workers: Arc<Semaphore>,
     /// Accepted calls not yet holding a worker permit.
     waiting: AtomicUsize,
-    queue_capacity: usize,
+    config: SchedulerConfig,
 }
 
 /// A sync caller's handle on a call it submitted.
@@ -63,7 +69,7 @@ impl Scheduler {
             ids: CallIds::open(store)?,
             workers: Arc::new(Semaphore::new(config.workers.max(1))),
             waiting: AtomicUsize::new(0),
-            queue_capacity: config.queue_capacity,
+            config,
             runtime,
         }))
     }
@@ -84,11 +90,22 @@ impl Scheduler {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
         let module = self.functions.get(&call.user, &call.function).await?;
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_capacity {
+        self.start(module, call, Entry::Main, 0)
+    }
+
+    /// Admits a call of a resolved module and spawns it; `depth` counts chaining levels.
+    fn start(
+        self: &Arc<Self>,
+        module: Arc<FunctionModule>,
+        call: CallRequest,
+        entry: Entry,
+        depth: u32,
+    ) -> Result<(CallId, ResultReceiver), ApiError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue_capacity {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             metrics::counter!("faasm_calls_rejected_total").increment(1);
             return Err(ApiError::QueueFull {
-                capacity: self.queue_capacity,
+                capacity: self.config.queue_capacity,
             });
         }
         let id = match self.ids.next() {
@@ -100,19 +117,29 @@ impl Scheduler {
         };
         self.results.start(id);
         let (done, receiver) = oneshot::channel();
-        let scheduler = self.clone();
         let accepted = Instant::now();
+        let scheduler = self.clone();
         tokio::spawn(async move {
-            let permit = scheduler.workers.clone().acquire_owned().await;
+            let worker = scheduler.worker().await;
             scheduler.waiting.fetch_sub(1, Ordering::AcqRel);
             let started = Instant::now();
+            let session = Arc::new(CallSession::new(
+                scheduler.clone(),
+                id,
+                &call,
+                module.clone(),
+                depth,
+                worker,
+            ));
             let input = CallInput {
+                user: call.user,
                 input: call.input,
                 cmdline: call.cmdline,
-                ..Default::default()
+                entry,
+                host: Some(session.clone()),
             };
             let outcome = scheduler.runtime.run(&module, input).await;
-            drop(permit);
+            session.release_worker();
             let result = Arc::new(CallResult {
                 id,
                 return_value: outcome.return_value,
@@ -131,6 +158,15 @@ impl Scheduler {
             let _ = done.send(result);
         });
         Ok((id, receiver))
+    }
+
+    /// A worker permit, waiting in FIFO order for one to be free.
+    async fn worker(&self) -> OwnedSemaphorePermit {
+        self.workers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the worker semaphore is never closed")
     }
 
     /// Runs a call and waits for its result.

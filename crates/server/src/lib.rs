@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use faasm_scheduler::Scheduler;
+use faasm_state::LocalTier;
 use faasm_storage::ObjectStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -40,6 +41,8 @@ impl Default for BodyLimits {
 pub struct App {
     scheduler: Arc<Scheduler>,
     store: Arc<dyn ObjectStore>,
+    /// This host's state: `/s` reads and writes its global tier, dropping the local copy.
+    state: Arc<LocalTier>,
     limits: BodyLimits,
     metrics: PrometheusHandle,
     batches: Arc<planner::Batches>,
@@ -51,12 +54,14 @@ impl App {
     pub fn new(
         scheduler: Arc<Scheduler>,
         store: Arc<dyn ObjectStore>,
+        state: Arc<LocalTier>,
         limits: BodyLimits,
     ) -> anyhow::Result<Self> {
         let metrics = PrometheusBuilder::new().install_recorder()?;
         Ok(Self {
             scheduler,
             store,
+            state,
             limits,
             metrics,
             batches: Arc::default(),

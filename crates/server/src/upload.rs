@@ -172,38 +172,36 @@ async fn put_state(
 ) -> Reply {
     let key = state_key(&user, key)?;
     let value = read_body(&headers, body, app.limits.upload).await?;
-    blocking(|| {
-        app.store.put(
-            Object::State {
-                user: &user,
-                key: &key,
-            },
-            &value,
-        )
-    })?;
+    app.state
+        .set_global(&user, &key, value)
+        .await
+        .map_err(state_error)?;
     ok("State upload complete\n")
 }
 
 async fn get_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let found = blocking(|| {
-        app.store.get(Object::State {
-            user: &user,
-            key: &key,
-        })
-    })?;
+    let found = app
+        .state
+        .global()
+        .get(&user, &key)
+        .await
+        .map_err(state_error)?;
     bytes_or_404(found, || "State key not found".into())
 }
 
 async fn delete_state(State(app): State<App>, Path((user, key)): Path<(String, String)>) -> Reply {
     let key = state_key(&user, key)?;
-    let existed = blocking(|| {
-        app.store.delete(Object::State {
-            user: &user,
-            key: &key,
-        })
-    })?;
+    let existed = app
+        .state
+        .delete_global(&user, &key)
+        .await
+        .map_err(state_error)?;
     deleted(existed, || "State key".into())
+}
+
+fn state_error(err: faasm_state::StateError) -> ApiError {
+    ApiError::Internal(err.to_string())
 }
 
 fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {

@@ -5,6 +5,7 @@ mod chain;
 mod io;
 mod memory;
 mod pending;
+pub(crate) mod state;
 
 use wasmtime::{Engine, Linker};
 
@@ -16,8 +17,10 @@ const MODULE: &str = "env";
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut CallState| &mut state.wasi)?;
+    crate::files::add_to_linker(&mut linker)?;
     io::add_to_linker(&mut linker)?;
     chain::add_to_linker(&mut linker)?;
+    state::add_to_linker(&mut linker)?;
     pending::add_to_linker(&mut linker)?;
     Ok(linker)
 }

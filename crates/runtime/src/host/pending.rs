@@ -1,4 +1,4 @@
-//! Host calls of SPEC §4 whose capability has not landed yet (state, Python). They are
+//! Host calls of SPEC §4 whose capability has not landed yet (state from files, Python). They are
 //! linked with their real signatures so modules that import them load and run; calling one
 //! traps with `not implemented yet: <name>`, failing that call only.
 
@@ -9,26 +9,7 @@ use crate::call::CallState;
 
 /// (name, number of i32 parameters, number of i32 results)
 const PENDING: &[(&str, usize, usize)] = &[
-    ("__faasm_read_state", 3, 1),
-    ("__faasm_read_state_ptr", 2, 1),
-    ("__faasm_read_state_offset", 5, 0),
-    ("__faasm_read_state_offset_ptr", 4, 1),
-    ("__faasm_write_state", 3, 0),
-    ("__faasm_write_state_offset", 5, 0),
     ("__faasm_write_state_from_file", 2, 1),
-    ("__faasm_flag_state_dirty", 2, 0),
-    ("__faasm_flag_state_offset_dirty", 4, 0),
-    ("__faasm_push_state", 1, 0),
-    ("__faasm_push_state_partial", 1, 0),
-    ("__faasm_push_state_partial_mask", 2, 0),
-    ("__faasm_pull_state", 2, 0),
-    ("__faasm_append_state", 3, 0),
-    ("__faasm_read_appended_state", 4, 0),
-    ("__faasm_clear_appended_state", 1, 0),
-    ("__faasm_lock_state_read", 1, 0),
-    ("__faasm_unlock_state_read", 1, 0),
-    ("__faasm_lock_state_write", 1, 0),
-    ("__faasm_unlock_state_write", 1, 0),
     ("__faasm_get_py_user", 2, 0),
     ("__faasm_get_py_func", 2, 0),
     ("__faasm_get_py_entry", 2, 0),

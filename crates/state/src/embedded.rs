@@ -1,0 +1,241 @@
+//! [`EmbeddedTier`]: the default global tier, files in the data directory. One host only; it
+//! survives restarts, and every write is atomic (a temp file renamed into place).
+//!
+//! Layout (keys are opaque bytes, so file names are their hex; `.` never occurs in hex, so a
+//! list can never be mistaken for a value):
+//! ```text
+//! <data-dir>/state/<user>/<hex key>            the value
+//! <data-dir>/state/<user>/<hex key>.appended   the appended list: (u32 LE length, bytes)*
+//! <data-dir>/tmp/                              temp files, renamed into place when complete
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
+use std::io::{ErrorKind, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use faasm_api::{StateKey, validate_name};
+use parking_lot::Mutex;
+
+use crate::StateError;
+use crate::global::{BoxFuture, GlobalTier, Result};
+use crate::memory::patch;
+
+/// Read-modify-write operations on one key are serialised by one of these locks.
+const STRIPES: usize = 64;
+
+#[derive(Clone)]
+pub struct EmbeddedTier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: PathBuf,
+    tmp: PathBuf,
+    stripes: Vec<Mutex<()>>,
+    hasher: RandomState,
+}
+
+impl EmbeddedTier {
+    /// Opens (creating if needed) the state directories of the data directory `root`.
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let state = root.join("state");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&state)?;
+        fs::create_dir_all(&tmp)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                state,
+                tmp,
+                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                hasher: RandomState::new(),
+            }),
+        })
+    }
+
+    /// Runs blocking file work off the async threads.
+    fn run<'a, T: Send + 'static>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        work: impl FnOnce(&Inner, Paths) -> std::io::Result<T> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T>> {
+        Box::pin(async move {
+            validate_name("user", user).map_err(|e| StateError::Global(e.to_string()))?;
+            let inner = self.inner.clone();
+            let paths = inner.paths(user, key);
+            tokio::task::spawn_blocking(move || work(&inner, paths))
+                .await
+                .map_err(|e| StateError::Global(format!("embedded state: {e}")))?
+                .map_err(|e| StateError::Global(format!("embedded state: {e}")))
+        })
+    }
+}
+
+/// The files of one key, and the lock serialising its read-modify-writes.
+struct Paths {
+    value: PathBuf,
+    appended: PathBuf,
+    stripe: usize,
+}
+
+impl Inner {
+    fn paths(&self, user: &str, key: &StateKey) -> Paths {
+        let name = hex::encode(key.as_bytes());
+        let dir = self.state.join(user);
+        Paths {
+            appended: dir.join(format!("{name}.appended")),
+            value: dir.join(name),
+            stripe: self.hasher.hash_one((user, key)) as usize % STRIPES,
+        }
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut temp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        temp.write_all(bytes)?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// `None` for a missing file.
+fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Splits an appended-list file into its elements; a torn last record (a crash mid-append) is
+/// ignored.
+fn elements(mut file: &[u8], n: usize) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while out.len() < n && file.len() >= 4 {
+        let len = u32::from_le_bytes(file[..4].try_into().unwrap()) as usize;
+        let Some(element) = file.get(4..4 + len) else {
+            break;
+        };
+        out.push(Bytes::copy_from_slice(element));
+        file = &file[4 + len..];
+    }
+    out
+}
+
+impl GlobalTier for EmbeddedTier {
+    fn get<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        self.run(user, key, |_, paths| {
+            Ok(read(&paths.value)?.map(Bytes::from))
+        })
+    }
+
+    fn get_range<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        range: Range<usize>,
+    ) -> BoxFuture<'a, Result<Bytes>> {
+        self.run(user, key, move |_, paths| {
+            let file = match File::open(&paths.value) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Bytes::new()),
+                Err(e) => return Err(e),
+            };
+            let len = (file.metadata()?.len() as usize).clamp(range.start, range.end);
+            let mut buf = vec![0; len - range.start];
+            file.read_exact_at(&mut buf, range.start as u64)?;
+            Ok(buf.into())
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        value: Bytes,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.run(user, key, move |inner, paths| {
+            let _serialised = inner.stripes[paths.stripe].lock();
+            inner.write_atomically(&paths.value, &value)
+        })
+    }
+
+    fn set_ranges<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        ranges: Vec<(usize, Bytes)>,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.run(user, key, move |inner, paths| {
+            let _serialised = inner.stripes[paths.stripe].lock();
+            let mut value = read(&paths.value)?.unwrap_or_default();
+            for (offset, bytes) in ranges {
+                patch(&mut value, offset, &bytes);
+            }
+            inner.write_atomically(&paths.value, &value)
+        })
+    }
+
+    fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>> {
+        self.run(user, key, |inner, paths| {
+            let _serialised = inner.stripes[paths.stripe].lock();
+            match fs::remove_file(&paths.value) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        element: Bytes,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.run(user, key, move |inner, paths| {
+            let len = u32::try_from(element.len())
+                .map_err(|_| std::io::Error::other("appended element over 4 GiB"))?;
+            let mut record = Vec::with_capacity(4 + element.len());
+            record.extend_from_slice(&len.to_le_bytes());
+            record.extend_from_slice(&element);
+            let _serialised = inner.stripes[paths.stripe].lock();
+            if let Some(parent) = paths.appended.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&paths.appended)?
+                .write_all(&record)
+        })
+    }
+
+    fn read_appended<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<Bytes>>> {
+        self.run(user, key, move |_, paths| {
+            Ok(elements(&read(&paths.appended)?.unwrap_or_default(), n))
+        })
+    }
+
+    fn clear_appended<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<()>> {
+        self.run(user, key, |inner, paths| {
+            let _serialised = inner.stripes[paths.stripe].lock();
+            match fs::remove_file(&paths.appended) {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! [`RedisTier`]: the global tier shared by several hosts (`faasm serve --redis URL`).
+//!
+//! Redis keys (users contain no `/` and state keys no `/`, so these never collide; other
+//! subsystems keep to names with a `:` before any `/`):
+//! ```text
+//! {user}/{key}            the value, a string: GET/SET whole, GETRANGE/SETRANGE for ranges
+//! {user}/{key}/appended   the appended list (RPUSH, LRANGE, DEL)
+//! {user}/{key}/lock       the cross-host write lease: SET NX PX with a random token,
+//!                         renewed while held, deleted only by its holder
+//! ```
+
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faasm_api::StateKey;
+use redis::aio::ConnectionManager;
+
+use crate::StateError;
+use crate::global::{BoxFuture, GlobalTier, Lease, Result};
+
+/// How long a lease lasts unless renewed: a holder that dies blocks others for at most this.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Polling interval bounds while waiting for another host's lease.
+const LOCK_POLL_MIN: Duration = Duration::from_millis(1);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(20);
+
+const RELEASE: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+                     return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
+
+#[derive(Clone)]
+pub struct RedisTier {
+    connection: ConnectionManager,
+    lease: Duration,
+}
+
+fn redis_error(err: redis::RedisError) -> StateError {
+    StateError::Global(format!("redis: {err}"))
+}
+
+fn name(user: &str, key: &StateKey, suffix: &str) -> Vec<u8> {
+    let mut name = Vec::with_capacity(user.len() + key.as_bytes().len() + suffix.len() + 1);
+    name.extend_from_slice(user.as_bytes());
+    name.push(b'/');
+    name.extend_from_slice(key.as_bytes());
+    name.extend_from_slice(suffix.as_bytes());
+    name
+}
+
+/// A token no other lease holder has: random per process, counted within it.
+fn lease_token() -> String {
+    static RANDOM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let random = RANDOM.get_or_init(|| RandomState::new().hash_one(std::process::id()));
+    format!("{random:016x}-{}", COUNT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl RedisTier {
+    /// Connects to `url` (`redis://host:port[/db]`), failing if Redis does not answer.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        let connection = client.get_connection_manager().await.map_err(redis_error)?;
+        Ok(Self {
+            connection,
+            lease: DEFAULT_LEASE,
+        })
+    }
+
+    /// Sets how long a lease lasts without renewal.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        cmd.query_async(&mut self.connection.clone())
+            .await
+            .map_err(redis_error)
+    }
+}
+
+impl GlobalTier for RedisTier {
+    fn get<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        Box::pin(async move { self.query(redis::cmd("GET").arg(name(user, key, ""))).await })
+    }
+
+    fn get_range<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        range: Range<usize>,
+    ) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            if range.is_empty() {
+                return Ok(Bytes::new());
+            }
+            // GETRANGE's end is inclusive.
+            self.query(
+                redis::cmd("GETRANGE")
+                    .arg(name(user, key, ""))
+                    .arg(range.start)
+                    .arg(range.end - 1),
+            )
+            .await
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        value: Bytes,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.query(redis::cmd("SET").arg(name(user, key, "")).arg(&value[..]))
+                .await
+        })
+    }
+
+    fn set_ranges<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        ranges: Vec<(usize, Bytes)>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let name = name(user, key, "");
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for (offset, bytes) in &ranges {
+                pipe.cmd("SETRANGE")
+                    .arg(&name)
+                    .arg(offset)
+                    .arg(&bytes[..])
+                    .ignore();
+            }
+            pipe.query_async(&mut self.connection.clone())
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let removed: u64 = self
+                .query(redis::cmd("DEL").arg(name(user, key, "")))
+                .await?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        element: Bytes,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let _: u64 = self
+                .query(
+                    redis::cmd("RPUSH")
+                        .arg(name(user, key, "/appended"))
+                        .arg(&element[..]),
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn read_appended<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<Bytes>>> {
+        Box::pin(async move {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            self.query(
+                redis::cmd("LRANGE")
+                    .arg(name(user, key, "/appended"))
+                    .arg(0)
+                    .arg(n - 1),
+            )
+            .await
+        })
+    }
+
+    fn clear_appended<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let _: u64 = self
+                .query(redis::cmd("DEL").arg(name(user, key, "/appended")))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn lock_write<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StateKey,
+    ) -> BoxFuture<'a, Result<Option<Lease>>> {
+        Box::pin(async move {
+            let lock = name(user, key, "/lock");
+            let token = lease_token();
+            let millis = self.lease.as_millis().max(1) as u64;
+            let mut wait = LOCK_POLL_MIN;
+            loop {
+                let taken: Option<String> = self
+                    .query(
+                        redis::cmd("SET")
+                            .arg(&lock)
+                            .arg(&token)
+                            .arg("NX")
+                            .arg("PX")
+                            .arg(millis),
+                    )
+                    .await?;
+                if taken.is_some() {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(LOCK_POLL_MAX);
+            }
+            let renewal = {
+                let (tier, lock, token) = (self.clone(), lock.clone(), token.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(tier.lease / 3).await;
+                        let renewed: Result<u64> = tier
+                            .query(
+                                redis::cmd("EVAL")
+                                    .arg(RENEW)
+                                    .arg(1)
+                                    .arg(&lock)
+                                    .arg(&token)
+                                    .arg(millis),
+                            )
+                            .await;
+                        if !matches!(renewed, Ok(1)) {
+                            tracing::warn!("state lease lost: {renewed:?}");
+                            return;
+                        }
+                    }
+                })
+            };
+            let tier = self.clone();
+            let release = Box::pin(async move {
+                let released: Result<u64> = tier
+                    .query(
+                        redis::cmd("EVAL")
+                            .arg(RELEASE)
+                            .arg(1)
+                            .arg(&lock)
+                            .arg(&token),
+                    )
+                    .await;
+                if let Err(err) = released {
+                    tracing::warn!("releasing a state lease: {err}");
+                }
+            });
+            Ok(Some(Lease::new(release, Some(renewal))))
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! A call's filesystem (SPEC §6): a private `/` with `/tmp`, shared files read at `faasm://`
+//! with local-only writes, `/dev/null` and `/dev/urandom`, and no way out.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+
+use crate::harness::{Server, compile};
+
+/// A server with `tests/functions/files.c` uploaded as demo/files and three shared files.
+fn server() -> Server {
+    let server = Server::start(&[]);
+    server.upload("demo", "files", &compile("tests/functions/files.c"));
+    put_file(&server, "data/in.txt", b"hello shared world");
+    put_file(&server, "data/other.txt", b"other content");
+    put_file(&server, "data/sub/nested.txt", b"nested");
+    server
+}
+
+fn put_file(server: &Server, path: &str, bytes: &[u8]) {
+    let url = format!("{}/file", server.upload);
+    let reply = server.request(Method::PUT, &url, &[("FilePath", path)], bytes.to_vec());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+fn get_file(server: &Server, path: &str) -> (u16, Vec<u8>) {
+    let url = format!("{}/file", server.upload);
+    let reply = server.request(Method::GET, &url, &[("FilePath", path)], Vec::new());
+    (reply.status, reply.body)
+}
+
+/// Runs a scenario of files.c and parses its `name=value` lines.
+fn run(server: &Server, scenario: &str) -> BTreeMap<String, String> {
+    let reply = server.call("demo", "files", scenario);
+    assert_eq!(reply.status, 200, "{scenario}: {}", reply.text());
+    reply
+        .text()
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once('=').unwrap_or((line, ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn check(results: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
+    for (name, value) in expected {
+        assert_eq!(
+            results.get(*name).map(String::as_str),
+            Some(*value),
+            "{name} in {results:#?}"
+        );
+    }
+}
+
+#[test]
+fn each_call_has_a_private_scratch_root() {
+    let server = server();
+    let first = run(&server, "scratch");
+    check(
+        &first,
+        &[
+            ("tmp_write", "0"),
+            ("tmp_read", "scratch data"),
+            ("relative_write", "0"),
+            ("root_read", "relative"),
+            ("mkdir", "0"),
+            ("nested_write", "0"),
+            ("append", "0"),
+            ("appended", "scratch data+more"),
+            ("root_listing", "rel.txt,tmp"),
+            ("tmp_listing", "note.txt,sub"),
+            ("cwd", "/"),
+        ],
+    );
+    // The next call (same function, same worker) starts from an empty root again.
+    let second = run(&server, "fresh");
+    check(
+        &second,
+        &[("tmp_note", "no"), ("rel", "no"), ("tmp_listing", "")],
+    );
+}
+
+#[test]
+fn concurrent_calls_do_not_share_scratch() {
+    let server = server();
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| run(&server, "scratch")))
+            .collect();
+        for call in calls {
+            let results = call.join().unwrap();
+            check(
+                &results,
+                &[("appended", "scratch data+more"), ("root_listing", "rel.txt,tmp")],
+            );
+        }
+    });
+}
+
+#[test]
+fn shared_files_are_readable_with_stdio_and_wasi_calls() {
+    let server = server();
+    let results = run(&server, "shared");
+    check(
+        &results,
+        &[
+            ("ftell", "18"),
+            ("from6", "shared world"),
+            ("stat", "0"),
+            ("stat_size", "18"),
+            ("stat_dir", "1"),
+            ("listing", "in.txt,other.txt,sub"),
+            ("top_listing", "data"),
+            ("one_slash", "hello shared world"),
+            ("nested", "nested"),
+            ("pread", "4"),
+            ("head", "hell"),
+            ("lseek", "18"),
+            ("missing", "ERR:No such file or directory"),
+        ],
+    );
+    // A re-upload is seen by the next call.
+    put_file(&server, "data/in.txt", b"v2");
+    check(&run(&server, "shared"), &[("ftell", "2"), ("stat_size", "2")]);
+}
+
+#[test]
+fn writes_to_shared_files_stay_private_to_the_call() {
+    let server = server();
+    let results = run(&server, "shared_write");
+    check(
+        &results,
+        &[
+            ("overwrite", "0"),
+            ("own_copy", "changed"),
+            ("own_size", "7"),
+            ("rdwr_read", "other content"),
+            ("rdwr_write", "5"),
+            ("rdwr_result", "OTHER content"),
+            ("append", "0"),
+            ("appended", "nested+tail"),
+            ("create", "0"),
+            ("created", "brand new"),
+            ("mkdir", "0"),
+            ("in_new_dir", "0"),
+            ("new_dir_file", "result"),
+            ("excl", "1"),
+            ("missing_dir", "-44"),
+            ("unlink_own", "0"),
+            ("after_unlink", "no"),
+            ("unlink_shared", "Operation not permitted"),
+            ("unlink_copy", "0"),
+            ("after_unlink_copy", "hello shared world"),
+        ],
+    );
+    // The shared copies are unchanged, and nothing new appeared.
+    assert_eq!(get_file(&server, "data/in.txt"), (200, b"hello shared world".to_vec()));
+    assert_eq!(get_file(&server, "data/other.txt"), (200, b"other content".to_vec()));
+    assert_eq!(get_file(&server, "data/sub/nested.txt"), (200, b"nested".to_vec()));
+    assert_eq!(get_file(&server, "data/new.txt").0, 404);
+    assert_eq!(get_file(&server, "out/result.txt").0, 404);
+    // Nor does the next call see the first one's private copies.
+    check(
+        &run(&server, "shared"),
+        &[("from6", "shared world"), ("listing", "in.txt,other.txt,sub")],
+    );
+}
+
+#[test]
+fn no_path_reaches_outside() {
+    let server = server();
+    let results = run(&server, "escapes");
+    check(
+        &results,
+        &[
+            ("dotdot", "no"),
+            ("absolute", "no"),
+            ("tmp_dotdot", "no"),
+            ("faasm_dotdot", "no"),
+            ("faasm_deep_dotdot", "no"),
+            ("dev_dotdot", "no"),
+            ("proc", "no"),
+            ("abs_symlink", "no"),
+            ("rel_symlink", "no"),
+            ("faasm_write_escape", "0"),
+            ("dev_create", "0"),
+        ],
+    );
+}
+
+#[test]
+fn dev_null_and_dev_urandom_work() {
+    let server = server();
+    let results = run(&server, "devices");
+    check(
+        &results,
+        &[
+            ("null_open", "1"),
+            ("null_fwrite", "10000"),
+            ("null_close", "0"),
+            ("null_write", "3"),
+            ("null_read", "0"),
+            ("urandom_open", "1"),
+            ("urandom_read", "32,32"),
+            ("urandom_differs", "1"),
+            ("urandom_not_zero", "1"),
+            ("random_big", "100000"),
+            ("random_kinds", "1"),
+            ("zero_read", "32"),
+            ("zero_is_zero", "1"),
+            ("dev_listing", "null,random,urandom,zero"),
+        ],
+    );
+    // Another call gets other random bytes (they are not a fixed file's).
+    let again = run(&server, "devices");
+    assert_eq!(results["urandom_hex"].len(), 64);
+    assert_ne!(results["urandom_hex"], again["urandom_hex"]);
+}
