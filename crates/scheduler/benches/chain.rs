@@ -47,6 +47,7 @@ fn scheduler(dir: &std::path::Path) -> Arc<Scheduler> {
         cache_dir: dir.join("cache"),
         limits: CallLimits::default(),
         max_instances: 64,
+        shared_files_dir: dir.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
     })
     .unwrap();
