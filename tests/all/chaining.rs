@@ -146,3 +146,20 @@ fn chaining_a_missing_function_fails_the_parent() {
         reply.text()
     );
 }
+
+#[test]
+fn monte_carlo_pi_example() {
+    let server = Server::start(&[]);
+    server.upload("demo", "pi", &compile("examples/c/pi.c"));
+    let reply = server.call("demo", "pi", "8");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let estimate: f64 = reply
+        .text()
+        .strip_prefix("Pi estimate: ")
+        .expect("the example's output")
+        .parse()
+        .unwrap();
+    assert!((3.12..3.16).contains(&estimate), "{estimate}");
+    // The workers' hit counts are in the appended state, not left in main's memory.
+    assert_eq!(server.call("demo", "pi", "0").status, 500, "0 workers is refused");
+}
