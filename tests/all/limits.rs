@@ -80,8 +80,8 @@ fn traps_fail_the_call_with_a_clear_reason() {
     let cases = [
         ("trap", "Call failed: trap: "),
         (
-            "chain",
-            "Call failed: not implemented yet: __faasm_chain_name",
+            "python",
+            "Call failed: not implemented yet: __faasm_chain_py",
         ),
         ("oob", "Call failed: pointer out of bounds"),
     ];

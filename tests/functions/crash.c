@@ -1,4 +1,4 @@
-// Traps: input "trap" hits unreachable; "chain" calls a host function that is not there yet;
+// Traps: input "trap" hits unreachable; "python" calls a host function that is not there yet;
 // "oob" hands the host a pointer outside linear memory.
 #include <faasm/faasm.h>
 #include <string.h>
@@ -10,8 +10,8 @@ int main(void)
     if (strcmp(mode, "trap") == 0) {
         __builtin_trap();
     }
-    if (strcmp(mode, "chain") == 0) {
-        return (int)faasmChainNamed("other", NULL, 0);
+    if (strcmp(mode, "python") == 0) {
+        return (int)faasmChainPy("entry", NULL, 0);
     }
     if (strcmp(mode, "oob") == 0) {
         faasmSetOutput((const uint8_t*)0x7ffffff0, 4096);
