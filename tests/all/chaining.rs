@@ -161,5 +161,9 @@ fn monte_carlo_pi_example() {
         .unwrap();
     assert!((3.12..3.16).contains(&estimate), "{estimate}");
     // The workers' hit counts are in the appended state, not left in main's memory.
-    assert_eq!(server.call("demo", "pi", "0").status, 500, "0 workers is refused");
+    assert_eq!(
+        server.call("demo", "pi", "0").status,
+        500,
+        "0 workers is refused"
+    );
 }

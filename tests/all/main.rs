@@ -8,5 +8,7 @@ mod harness;
 mod invoke;
 mod limits;
 mod persistence;
+mod redis;
+mod state;
 mod upload;
 mod zygote;

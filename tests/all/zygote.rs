@@ -7,10 +7,9 @@ use crate::harness::{Server, compile};
 
 /// What every call of tests/functions/zygote.c answers: its own stdout line (not the
 /// zygote's), then the zygote's table (the sum of i*i + 7 for i < 1000, its first and last
-/// entries) and string, run counts of 1, and the C constructors run twice (once before the
-/// zygote, once before main).
+/// entries) and string, and run counts of 1 (the C constructors ran once, before the zygote).
 const INITIALISED: &str = "main ran\nsum=332840500 first=7 last=998008 \
-                           greeting=hello from the zygote zygote_runs=1 main_runs=1 ctor_runs=2";
+                           greeting=hello from the zygote zygote_runs=1 main_runs=1 ctor_runs=1";
 
 #[test]
 fn every_call_starts_from_the_zygote_state() {
@@ -43,6 +42,23 @@ fn concurrent_calls_see_no_leakage() {
             }
         }
     });
+}
+
+#[test]
+fn cpp_globals_keep_the_zygote_state_and_calls_exit_cleanly() {
+    let server = Server::start(&[]);
+    server.upload("demo", "cpp", &compile("tests/functions/zygote_cpp.cpp"));
+    for i in 0..3 {
+        let reply = server.call("demo", "cpp", "");
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (
+                200,
+                "squares=1000 sum=332833500 two=2 greeting=constructed then initialised exits=0"
+            ),
+            "call {i}"
+        );
+    }
 }
 
 #[test]
@@ -79,7 +95,7 @@ fn a_trapping_zygote_fails_the_upload_with_the_reason() {
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(
         reply.text().trim_end(),
-        "Invalid wasm module: zygote failed: returned 2"
+        "Invalid wasm module: zygote failed: returned 2 (stdout: initialisation failed)"
     );
 
     // The server goes on serving.
@@ -102,14 +118,34 @@ fn a_spinning_zygote_fails_the_upload_at_the_call_timeout() {
 }
 
 #[test]
-fn calls_of_a_proto_faaslet_still_get_their_own_files() {
+fn the_zygote_reads_shared_files_and_calls_keep_their_own_filesystem() {
     let server = Server::start(&[]);
+    // Without the shared file the zygote fails, and says why.
+    let reply = server.put("/f/demo/files", compile("tests/functions/zygote_files.c"));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(
+        reply.text().trim_end(),
+        "Invalid wasm module: zygote failed: returned 1 (stdout: cannot read the model)"
+    );
+
+    let url = format!("{}/file", server.upload);
+    let reply = server.request(
+        reqwest::Method::PUT,
+        &url,
+        &[("FilePath", "zygote/model.txt")],
+        b"weights v1".to_vec(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
     server.upload("demo", "files", &compile("tests/functions/zygote_files.c"));
-    for _ in 0..2 {
+    for i in 0..3 {
         let reply = server.call("demo", "files", "");
         assert_eq!(
             (reply.status, reply.text().as_str()),
-            (200, "from the zygote")
+            (
+                200,
+                "model=weights v1 scratch=absent tmp=round trip again=weights v1"
+            ),
+            "call {i}"
         );
     }
 }

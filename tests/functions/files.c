@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <wasi/api.h>
 
 static char out[8192];
 static size_t used = 0;
@@ -146,8 +147,19 @@ static void shared(void)
 
 static void shared_write(void)
 {
-    // The shared copy itself cannot be removed.
+    // The shared copy itself cannot be removed, linked, re-timed or written through a
+    // directory descriptor.
     put("unlink_shared", "%s", unlink("faasm://data/in.txt") == 0 ? "0" : strerror(errno));
+    put("link_shared", "%s", link("faasm://data/in.txt", "faasm://data/l.txt") == 0 ? "0" : strerror(errno));
+    struct timespec times[2] = { { 0, 0 }, { 0, 0 } };
+    put("utimens_shared", "%s", utimensat(AT_FDCWD, "faasm://data/in.txt", times, 0) == 0 ? "0" : strerror(errno));
+    int dir = open("faasm://data", O_RDONLY | O_DIRECTORY);
+    int through = openat(dir, "in.txt", O_WRONLY);
+    const char* result = through < 0 ? strerror(errno)
+        : write(through, "EVIL", 4) == 4 ? "0"
+                                          : strerror(errno);
+    put("openat_write", "%s", result);
+    close(dir);
     put("overwrite", "%d", spit("faasm://data/in.txt", "w", "changed"));
     put("own_copy", "%s", slurp("faasm://data/in.txt"));
     struct stat st;
@@ -180,6 +192,11 @@ static void shared_write(void)
 
 static void escapes(void)
 {
+    // What is inside is reachable, links included.
+    spit("/tmp/inside.txt", "w", "inside");
+    put("inside", "%s", reachable("/tmp/inside.txt"));
+    symlink("inside.txt", "/tmp/inside_link");
+    put("inside_symlink", "%s", slurp("/tmp/inside_link"));
     put("dotdot", "%s", reachable("../../etc/passwd"));
     put("absolute", "%s", reachable("/etc/passwd"));
     put("tmp_dotdot", "%s", reachable("/tmp/../../../etc/passwd"));
@@ -187,12 +204,29 @@ static void escapes(void)
     put("faasm_deep_dotdot", "%s", reachable("faasm://data/../../../../etc/passwd"));
     put("dev_dotdot", "%s", reachable("/dev/../../etc/passwd"));
     put("proc", "%s", reachable("/proc/self/environ"));
-    symlink("/etc/passwd", "/tmp/abs_link");
+    put("abs_symlink_made", "%s", symlink("/etc/passwd", "/tmp/abs_link") == 0 ? "0" : strerror(errno));
     put("abs_symlink", "%s", reachable("/tmp/abs_link"));
-    symlink("../../../../../../../etc", "/tmp/rel_link");
+    put("rel_symlink_made", "%s", symlink("../../../../../../../etc", "/tmp/rel_link") == 0 ? "0" : strerror(errno));
     put("rel_symlink", "%s", reachable("/tmp/rel_link/passwd"));
     put("faasm_write_escape", "%d", spit("faasm://../escaped.txt", "w", "x") == 0);
+    put("dotdot_errno", "%s", slurp("/tmp/../../etc/passwd"));
+    put("rel_symlink_errno", "%s", slurp("/tmp/rel_link/passwd"));
+    put("shared_rename", "%s", rename("faasm://data/in.txt", "faasm://data/moved.txt") == 0 ? "0" : strerror(errno));
     put("dev_create", "%d", spit("/dev/evil", "w", "x") == 0);
+
+    // Raw WASI, past wasi-libc's rights masking: a directory opened under faasm:// stays
+    // read-only, and the descriptors behind the preopens give nothing more.
+    __wasi_fd_t raw;
+    int dir = open("faasm://data", O_RDONLY | O_DIRECTORY);
+    __wasi_rights_t rw = __WASI_RIGHTS_FD_READ | __WASI_RIGHTS_FD_WRITE;
+    put("raw_derived_write", "%d", __wasi_path_open(dir, 0, "in.txt", 0, rw, 0, 0, &raw));
+    put("raw_derived_trunc", "%d", __wasi_path_open(dir, 0, "in.txt", __WASI_OFLAGS_TRUNC, rw, 0, 0, &raw));
+    put("raw_derived_create", "%d", __wasi_path_open(dir, 0, "x.txt", __WASI_OFLAGS_CREAT, rw, 0, 0, &raw));
+    close(dir);
+    put("raw_faasm_escape", "%d", __wasi_path_open(4, 0, "../x", __WASI_OFLAGS_CREAT, rw, 0, 0, &raw));
+    put("raw_dev_escape", "%d", __wasi_path_open(5, 0, "../lock", 0, rw, 0, 0, &raw));
+    __wasi_prestat_t prestat;
+    put("hidden_prestat", "%d", __wasi_fd_prestat_get(6, &prestat));
 }
 
 static void devices(void)

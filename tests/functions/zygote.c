@@ -17,9 +17,7 @@ static int main_runs = 0;
 static volatile int ctor_runs = 0;
 static long long zygote_ns = 0;
 
-// wasm-ld wraps both exports, `_faasm_zygote` and `_start`, in the C constructors: they run
-// before the zygote and again before every main (so main sees 2), and must leave the
-// zygote's data alone.
+// C constructors run once, before the zygote: calls start after them (main sees 1).
 __attribute__((constructor)) static void count_ctor_runs(void)
 {
     ctor_runs++;

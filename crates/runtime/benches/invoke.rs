@@ -8,6 +8,10 @@
 //! - `echo_call_1mib`: the same with 1 MiB of input (memory grows to hold it, output copied).
 //! - `prepare_cached`: `Runtime::prepare` of a module whose artefact is already in the cache
 //!   directory (hash, artefact deserialisation, linking).
+//! - `files_call_{mount,read_shared,write_tmp}`: a call that uses its filesystem (SPEC §6):
+//!   only asks for the preopens (which sets the filesystem up, as wasi-libc does at start in
+//!   programs that use files), also reads a shared file through `faasm:`, or also writes
+//!   `/tmp/out` (then its scratch directory must be deleted rather than reused).
 //!
 //! Calls run on a current-thread tokio runtime; like criterion's `to_async`, a whole batch of
 //! iterations runs inside one `block_on`, so the executor's entry cost is not counted per call.
@@ -112,6 +116,7 @@ fn benches(c: &mut Criterion) {
 
     let hello = Bytes::from_static(b"hello");
     bench.check_echo(&hello);
+    files_benches(c, &bench);
     c.bench_function("echo_call", |b| {
         b.iter_custom(|iters| bench.time_echo(&hello, iters))
     });
@@ -136,6 +141,89 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
+
+/// Input "m": `fd_prestat_get(3)` only; "r": also reads `in.txt` through the `faasm:` preopen;
+/// "w": also creates `/tmp/out` with the input. The output is the input (or the file read).
+const FILES: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+  (import "env" "__faasm_read_input" (func $read_input (param i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "tmp/out")
+  (data (i32.const 80) "in.txt")
+  (func (export "_start")
+    (local $size i32) (local $mode i32)
+    (if (call $prestat (i32.const 3) (i32.const 0)) (then unreachable))
+    (local.set $size (call $read_input (i32.const 1024) (i32.const 4096)))
+    (local.set $mode (i32.load8_u (i32.const 1024)))
+    ;; iovec at 32: the buffer at 1024
+    (i32.store (i32.const 32) (i32.const 1024))
+    (i32.store (i32.const 36) (local.get $size))
+    (if (i32.eq (local.get $mode) (i32.const 114)) ;; 'r'
+      (then
+        (if (call $open (i32.const 4) (i32.const 0) (i32.const 80) (i32.const 6) (i32.const 0)
+              (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 16))
+          (then unreachable))
+        (i32.store (i32.const 36) (i32.const 4096))
+        (if (call $read (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40))
+          (then unreachable))
+        (local.set $size (i32.load (i32.const 40)))
+        (drop (call $close (i32.load (i32.const 16))))))
+    (if (i32.eq (local.get $mode) (i32.const 119)) ;; 'w': O_CREAT|O_TRUNC, FD_WRITE
+      (then
+        (if (call $open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 7) (i32.const 9)
+              (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16))
+          (then unreachable))
+        (if (call $write (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40))
+          (then unreachable))
+        (drop (call $close (i32.load (i32.const 16))))))
+    (call $write_output (i32.const 1024) (local.get $size))))
+"#;
+
+fn files_benches(c: &mut Criterion, bench: &Bench) {
+    let shared = bench._cache.path().join("files");
+    std::fs::create_dir_all(&shared).expect("shared files directory");
+    std::fs::write(shared.join("in.txt"), b"shared file").expect("shared file");
+    let wasm = wat::parse_str(FILES).expect("valid WAT");
+    let module = bench.runtime.prepare(&wasm).expect("prepare files");
+    for (name, input, expected) in [
+        ("files_call_mount", "m", "m"),
+        ("files_call_read_shared", "r", "shared file"),
+        ("files_call_write_tmp", "w", "w"),
+    ] {
+        let input = Bytes::from_static(input.as_bytes());
+        let outcome = bench.tokio.block_on(bench.runtime.run(
+            &module,
+            CallInput {
+                input: input.clone(),
+                ..Default::default()
+            },
+        ));
+        assert_eq!(outcome.error, None, "{name} failed");
+        assert_eq!(outcome.output, expected.as_bytes(), "{name}");
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                bench.tokio.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let call = CallInput {
+                            input: input.clone(),
+                            ..Default::default()
+                        };
+                        black_box(bench.runtime.run(&module, call).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
 }
 
 criterion_group!(invoke, benches);

@@ -5,17 +5,17 @@
 //!
 //! `cargo bench -p faasm-runtime --bench zygote`
 //!
-//! - `init_in_main`: every call computes the table, then outputs two entries of it.
-//! - `init_in_zygote`: the same module with the computation exported as `_faasm_zygote`:
-//!   calls start from the snapshot (a copy-on-write image) and only output the two entries.
-//! - `init_in_zygote_read_all`: as above, but the call sums the whole 256 KiB table, so every
-//!   page of it is faulted in from the image (the cost of actually using a big snapshot).
-//! - `echo_call`: one call of the WAT echo with input "hello", for comparison.
+//! - `zygote_slow/init_in_main`: every call computes the table, then outputs two entries.
+//! - `zygote/init_in_zygote`: the same module with the computation exported as
+//!   `_faasm_zygote`: calls start from the snapshot (a copy-on-write image) and only output
+//!   the two entries.
+//! - `zygote/init_in_zygote_read_all`: as above, but the call sums the whole 256 KiB table,
+//!   so every page of it is faulted in from the image (the cost of using a big snapshot).
+//! - `zygote/echo_call`: one call of the WAT echo with input "hello", for comparison.
 //!
 //! Like the invoke bench, a batch of iterations runs inside one `block_on` of a
 //! current-thread tokio runtime.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -116,7 +116,6 @@ impl Bench {
             max_instances: 16,
             shared_files_dir: cache.path().join("files"),
             state: faasm_runtime::LocalTier::in_memory(),
-            state: faasm_state::LocalTier::new(Arc::new(faasm_state::MemoryTier::new())),
         })
         .expect("runtime");
         let tokio = tokio::runtime::Builder::new_current_thread()
@@ -136,7 +135,9 @@ impl Bench {
     }
 
     fn call(&self, module: &FunctionModule, input: &Bytes) -> Bytes {
-        let outcome = self.tokio.block_on(self.runtime.run(module, input_of(input)));
+        let outcome = self
+            .tokio
+            .block_on(self.runtime.run(module, input_of(input)));
         assert_eq!(outcome.error, None, "call failed");
         outcome.output
     }
@@ -184,6 +185,7 @@ fn benches(c: &mut Criterion) {
         started.elapsed()
     );
 
+    // Ten samples of the 100 ms calls are enough (criterion's 100 would take minutes).
     let mut slow = c.benchmark_group("zygote_slow");
     slow.sample_size(10);
     slow.bench_function("init_in_main", |b| {
@@ -191,15 +193,17 @@ fn benches(c: &mut Criterion) {
     });
     slow.finish();
 
-    c.bench_function("init_in_zygote", |b| {
+    let mut fast = c.benchmark_group("zygote");
+    fast.bench_function("init_in_zygote", |b| {
         b.iter_custom(|iters| bench.time(&in_zygote, &none, iters))
     });
-    c.bench_function("init_in_zygote_read_all", |b| {
+    fast.bench_function("init_in_zygote_read_all", |b| {
         b.iter_custom(|iters| bench.time(&in_zygote, &all, iters))
     });
-    c.bench_function("echo_call", |b| {
+    fast.bench_function("echo_call", |b| {
         b.iter_custom(|iters| bench.time(&echo, &hello, iters))
     });
+    fast.finish();
 }
 
 criterion_group!(zygote, benches);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wasmtime::{Instance, Store, Trap, TypedFunc, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
@@ -68,18 +68,13 @@ impl Runtime {
             .expect("slot semaphore is never closed");
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
-        let mut argv = Vec::with_capacity(1 + call.cmdline.len());
-        argv.push(PROGRAM_NAME.to_owned());
-        argv.extend(call.cmdline);
         // The call's filesystem (SPEC §6) joins the context when the guest first uses it.
-        let files = CallFiles::new(self.config.shared_files_dir.clone(), {
-            let stdout = stdout.clone();
-            move |wasi: &mut WasiCtxBuilder| {
-                wasi.args(&argv)
-                    .stdout(stdout.clone())
-                    .stderr(stdout.clone());
-            }
-        });
+        let files = CallFiles::new(
+            self.config.shared_files_dir.clone(),
+            PROGRAM_NAME,
+            call.cmdline,
+            stdout.clone(),
+        );
         let wasi = files.wasi();
         let state = CallState {
             user: call.user,

@@ -14,6 +14,9 @@ use crate::{CallLimits, host};
 /// How often the epoch advances: the granularity of timeouts and of time-slicing between guests.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Bumped whenever `prepare` changes what it compiles, to retire cached artefacts.
+const ARTEFACT_FORMAT: u32 = 2;
+
 /// What the runtime needs to be built.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -48,6 +51,10 @@ impl Runtime {
         let linker = host::linker(&engine)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        // What `prepare` does to a module before compiling it (e.g. the zygote snapshot) is
+        // part of the artefact too: a new faasm-rs version never reuses an older one's.
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        ARTEFACT_FORMAT.hash(&mut hasher);
         let compatibility = format!("{:016x}", hasher.finish());
         Ok(Self {
             slots: tokio::sync::Semaphore::new(config.max_instances as usize),

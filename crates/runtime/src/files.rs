@@ -13,8 +13,9 @@
 //! wasi-libc resolves a path against the preopen with the longest matching prefix, so
 //! `faasm://data/x` (and `faasm:/data/x`) opens `data/x` in the shared directory, `/dev/null`
 //! opens `null` in the devices directory, and everything else (relative paths too: the cwd is
-//! `/`) lands in the call's own root. The preopens confine every path (wasmtime-wasi opens
-//! beneath the preopened directory: `..`, absolute symlinks and symlinks escaping it fail).
+//! `/`) lands in the call's own root. The preopens confine every path (wasmtime-wasi resolves
+//! beneath the preopened directory: `..` and links leading out fail with `EPERM`, and links to
+//! absolute paths cannot be made).
 //!
 //! # Global read, local write
 //!
@@ -25,7 +26,10 @@
 //! `O_TRUNC`) first copies the shared file (unless truncated) into the hidden per-call
 //! directory and opens that copy instead; from then on the call sees its own copy (opens and
 //! `stat` prefer it). The shared file never changes. The hidden directory is the last preopen
-//! and `fd_prestat_get` reports it as absent, so wasi-libc never learns about it.
+//! and `fd_prestat_get` reports it as absent, so wasi-libc never learns about it. Writes
+//! through a directory descriptor opened under `faasm://` get no copy: the read-only preopen
+//! refuses them. `fd_close` and `fd_renumber` are interposed to keep track of which
+//! descriptors are still the preopens.
 //!
 //! # Devices
 //!
@@ -40,9 +44,11 @@
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
 //! preopens with `fd_prestat_get` at startup only when the program links file functions): a
 //! call starts with a WASI context without preopens, and the first `fd_prestat_get` (or
-//! `path_*` call on a descriptor ≥ 3) swaps in one with them. Call directories come from a
-//! small pool that a background thread keeps filled, and are deleted by that thread after the
-//! call, so a call that uses files pays for four `open`s, not for `mkdir`/`rmdir`.
+//! `path_*` call on a descriptor ≥ 3) swaps in one with them (both share [`GuestClock`], so
+//! guest time does not jump). Call directories come from a small pool that a background thread
+//! keeps filled; after the call that thread deletes them, or puts them back in the pool if the
+//! call left them untouched. A call that uses files pays for four `open`s, not for
+//! `mkdir`/`rmdir` (tens of µs each on a journaling filesystem).
 
 use std::fs;
 use std::io;
@@ -59,6 +65,7 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, WasiCtxBuilder};
 use wiggle::GuestMemory;
 
 use crate::call::CallState;
+use crate::capped_pipe::CappedPipe;
 
 /// The guest name of the shared files' preopen: `faasm://x` and `faasm:/x` both resolve to it.
 pub(crate) const FAASM_PREOPEN: &str = "faasm:";
@@ -80,6 +87,10 @@ const O_TRUNC: i32 = 8;
 const RIGHT_FD_READ: i64 = 1 << 1;
 const RIGHT_FD_WRITE: i64 = 1 << 6;
 const FDFLAG_NONBLOCK: i32 = 4;
+/// The most buffers one read or write may pass (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
+/// The most bytes one read of a device returns.
+const DEVICE_READ_MAX: usize = 1 << 20;
 
 /// What `/dev/<name>` behaves as.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,18 +116,26 @@ impl Device {
     }
 }
 
-/// The monotonic clock of a call: the same origin for the context built at the start and the
-/// one swapped in when the filesystem appears, so guest time never goes backwards.
+/// The guests' monotonic clock: time since the process's first call. One origin for the
+/// context a call starts with and the one swapped in when its filesystem appears, so guest time
+/// never goes backwards (wasmtime-wasi's default clock starts at each context's creation).
 #[derive(Clone, Copy)]
-struct CallClock(Instant);
+struct GuestClock;
 
-impl HostMonotonicClock for CallClock {
+impl GuestClock {
+    fn origin() -> Instant {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now)
+    }
+}
+
+impl HostMonotonicClock for GuestClock {
     fn resolution(&self) -> u64 {
         1
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(Self::origin().elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -124,8 +143,9 @@ impl HostMonotonicClock for CallClock {
 /// its scratch directories and what its descriptors 3–6 and device descriptors are.
 pub(crate) struct CallFiles {
     shared: PathBuf,
-    configure: Box<dyn Fn(&mut WasiCtxBuilder) + Send + Sync>,
-    clock: CallClock,
+    program: &'static str,
+    cmdline: Vec<String>,
+    stdout: CappedPipe,
     /// `None` until the filesystem is set up.
     dirs: Option<CallDirs>,
     /// Whether descriptors 3–6 are still the preopens (the guest may close or renumber them).
@@ -139,16 +159,19 @@ pub(crate) struct CallFiles {
 }
 
 impl CallFiles {
-    /// `configure` sets everything but the filesystem (arguments, stdio); it runs again when
-    /// the filesystem is added.
+    /// A call with argv `[program, cmdline...]`, whose stdout and stderr go to `stdout`, and
+    /// which reads the shared files in `shared`.
     pub(crate) fn new(
         shared: PathBuf,
-        configure: impl Fn(&mut WasiCtxBuilder) + Send + Sync + 'static,
+        program: &'static str,
+        cmdline: Vec<String>,
+        stdout: CappedPipe,
     ) -> Self {
         Self {
             shared,
-            configure: Box::new(configure),
-            clock: CallClock(Instant::now()),
+            program,
+            cmdline,
+            stdout,
             dirs: None,
             root: false,
             faasm: false,
@@ -166,12 +189,14 @@ impl CallFiles {
 
     fn builder(&self) -> WasiCtxBuilder {
         let mut builder = WasiCtxBuilder::new();
-        (self.configure)(&mut builder);
-        // Local files: blocking the thread for a moment is cheaper than a trip through
-        // tokio's blocking pool for every read.
+        // Not `allow_blocking_current_thread`: besides file operations it makes a guest's
+        // sleep (`poll_oneoff`) block the executor thread that other calls share.
         builder
-            .monotonic_clock(self.clock)
-            .allow_blocking_current_thread(true);
+            .arg(self.program)
+            .args(&self.cmdline)
+            .stdout(self.stdout.clone())
+            .stderr(self.stdout.clone())
+            .monotonic_clock(GuestClock);
         builder
     }
 
@@ -330,6 +355,46 @@ impl CallFiles {
         Ok(())
     }
 
+    /// The bytes of the file a guest names by `path`, as the guest would read them: a
+    /// `faasm://` path gives the call's own copy if it wrote one, else the shared file; any
+    /// other path is in the call's root (cwd `/`). Links are not followed; devices and
+    /// directories are refused. For `__faasm_write_state_from_file`.
+    #[allow(
+        dead_code,
+        reason = "for __faasm_write_state_from_file, which state.rs links"
+    )]
+    pub(crate) fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
+        let refused = |why: &str| io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned());
+        let (base, rest) = match path.strip_prefix(FAASM_PREOPEN) {
+            Some(rest) => (None, rest),
+            None => {
+                let Some(dirs) = &self.dirs else {
+                    // The call never touched its filesystem: its root is empty.
+                    return Err(io::ErrorKind::NotFound.into());
+                };
+                (Some(dirs.root()), path)
+            }
+        };
+        let segments = segments(rest.trim_start_matches('/'))
+            .ok_or_else(|| refused("the path leaves the call's files"))?;
+        let dir = match base {
+            Some(_) if segments.first().is_some_and(|first| first == "dev") => {
+                return Err(refused("devices cannot be read whole"));
+            }
+            Some(root) => root,
+            None if self.shadow_kind(&segments) == Kind::File => {
+                self.shadow_path(&[]).expect("mounted")
+            }
+            None => self.shared.clone(),
+        };
+        match kind(&dir, &segments) {
+            Kind::File => fs::read(join(&dir, &segments)),
+            Kind::Missing => Err(io::ErrorKind::NotFound.into()),
+            Kind::Dir => Err(io::ErrorKind::IsADirectory.into()),
+            Kind::Other => Err(refused("not a regular file")),
+        }
+    }
+
     /// Where a `path_filestat_get` of a `faasm://` path goes.
     fn faasm_stat(&self, segments: &[String]) -> u32 {
         match self.shadow_kind(segments) {
@@ -438,41 +503,102 @@ fn segments(path: &str) -> Option<Vec<String>> {
 
 /// One call's directories: `root/` (the guest's `/`, with `tmp/`) and `faasm/` (its private
 /// copies of shared files), in a temp directory removed when this is dropped.
-struct CallDirs(tempfile::TempDir);
+struct CallDirs {
+    dir: tempfile::TempDir,
+    /// The sizes of `root`, `root/tmp` and `faasm` as made (a directory that held many
+    /// entries stays bigger, so a reused one must be the same size).
+    sizes: [u64; 3],
+}
 
 impl CallDirs {
     fn create(parent: &Path) -> io::Result<CallDirs> {
         let dir = tempfile::Builder::new()
             .prefix("call-")
             .tempdir_in(parent)?;
-        fs::create_dir(dir.path().join("root"))?;
-        fs::create_dir(dir.path().join("root/tmp"))?;
-        fs::create_dir(dir.path().join("faasm"))?;
-        Ok(CallDirs(dir))
+        let mut dirs = CallDirs { dir, sizes: [0; 3] };
+        for path in dirs.guest_dirs() {
+            fs::create_dir(path)?;
+        }
+        dirs.sizes = dirs
+            .sizes()
+            .ok_or_else(|| io::Error::other("call directory vanished"))?;
+        Ok(dirs)
+    }
+
+    /// `root`, `root/tmp` and `faasm`, parents first.
+    fn guest_dirs(&self) -> [PathBuf; 3] {
+        [self.root(), self.root().join("tmp"), self.shadow()]
+    }
+
+    fn sizes(&self) -> Option<[u64; 3]> {
+        let [a, b, c] = self.guest_dirs().map(|path| {
+            fs::symlink_metadata(path)
+                .ok()
+                .filter(|meta| meta.is_dir())
+                .map(|meta| meta.len())
+        });
+        Some([a?, b?, c?])
+    }
+
+    /// Whether the call left the directories as they were made (`/` holding only an empty
+    /// `/tmp`, no private copies): then, with their times reset, they can serve another call,
+    /// which cannot tell them from new ones.
+    fn reset_if_untouched(&self) -> bool {
+        let names = |path: PathBuf| -> Option<Vec<std::ffi::OsString>> {
+            fs::read_dir(path)
+                .ok()?
+                .map(|entry| entry.ok().map(|entry| entry.file_name()))
+                .collect()
+        };
+        let [root, tmp, shadow] = self.guest_dirs();
+        let untouched = self.sizes() == Some(self.sizes)
+            && names(root).is_some_and(|names| names == ["tmp"])
+            && names(tmp).is_some_and(|names| names.is_empty())
+            && names(shadow).is_some_and(|names| names.is_empty());
+        if !untouched {
+            return false;
+        }
+        let now = std::time::SystemTime::now();
+        let times = fs::FileTimes::new().set_accessed(now).set_modified(now);
+        self.guest_dirs().iter().all(|path| {
+            fs::File::open(path)
+                .and_then(|dir| dir.set_times(times))
+                .is_ok()
+        })
     }
 
     fn root(&self) -> PathBuf {
-        self.0.path().join("root")
+        self.dir.path().join("root")
     }
 
     fn shadow(&self) -> PathBuf {
-        self.0.path().join("faasm")
+        self.dir.path().join("faasm")
     }
 }
 
-/// The process's scratch directory (`$TMPDIR/faasm-scratch-XXXX`): the devices and the pool
+/// The process's scratch directory (`$TMPDIR/faasm-scratch-XXXXXX`): the devices and the pool
 /// of unused call directories, served by one background thread that also deletes used ones.
+///
+/// The process holds an exclusive lock on its `lock` file for as long as it lives, so a later
+/// process can tell the directory of one that was killed (its lock is free) and delete it.
 struct Scratch {
     dir: PathBuf,
     dev: PathBuf,
     ready: Mutex<Vec<CallDirs>>,
     jobs: mpsc::Sender<Job>,
+    _lock: fs::File,
 }
 
 enum Job {
     Refill,
     Discard(CallDirs),
+    /// Deletes the scratch directories of processes that are gone.
+    Sweep,
 }
+
+const SCRATCH_PREFIX: &str = "faasm-scratch-";
+/// Where a scratch directory is made before its lock is held (never swept).
+const NEW_SCRATCH_PREFIX: &str = ".faasm-scratch-new-";
 
 static SCRATCH: OnceLock<Scratch> = OnceLock::new();
 
@@ -480,28 +606,14 @@ fn scratch() -> io::Result<&'static Scratch> {
     if let Some(scratch) = SCRATCH.get() {
         return Ok(scratch);
     }
-    let dir = tempfile::Builder::new()
-        .prefix("faasm-scratch-")
-        .tempdir()?
-        .keep();
-    let dev = dir.join("dev");
-    let made = (|| {
-        fs::create_dir(&dev)?;
-        for (name, _) in Device::NAMES {
-            fs::File::create(dev.join(name))?;
-        }
-        Ok::<_, io::Error>(())
-    })();
-    if let Err(e) = made {
-        let _ = fs::remove_dir_all(&dir);
-        return Err(e);
-    }
+    let (dir, lock) = new_scratch_dir()?;
     let (jobs, queue) = mpsc::channel();
     let mut created = Some(Scratch {
+        dev: dir.join("dev"),
         dir: dir.clone(),
-        dev,
         ready: Mutex::new(Vec::new()),
         jobs,
+        _lock: lock,
     });
     let scratch = SCRATCH.get_or_init(|| created.take().expect("initialised once"));
     match created {
@@ -510,6 +622,7 @@ fn scratch() -> io::Result<&'static Scratch> {
             let _ = fs::remove_dir_all(&dir);
         }
         None => {
+            let _ = scratch.jobs.send(Job::Sweep);
             std::thread::Builder::new()
                 .name("faasm-scratch".into())
                 .spawn(move || serve_jobs(queue))?;
@@ -518,32 +631,109 @@ fn scratch() -> io::Result<&'static Scratch> {
     Ok(scratch)
 }
 
+/// Makes a scratch directory with its devices, locked, under its final name.
+fn new_scratch_dir() -> io::Result<(PathBuf, fs::File)> {
+    let new = tempfile::Builder::new()
+        .prefix(NEW_SCRATCH_PREFIX)
+        .tempdir()?;
+    let dev = new.path().join("dev");
+    fs::create_dir(&dev)?;
+    for (name, _) in Device::NAMES {
+        fs::File::create(dev.join(name))?;
+    }
+    let lock = fs::File::create(new.path().join("lock"))?;
+    lock.lock()?;
+    let name = new
+        .path()
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_prefix(NEW_SCRATCH_PREFIX))
+        .map(|suffix| format!("{SCRATCH_PREFIX}{suffix}"))
+        .ok_or_else(|| io::Error::other("unexpected temp directory name"))?;
+    let dir = new.path().with_file_name(name);
+    let made = new.keep();
+    if let Err(e) = fs::rename(&made, &dir) {
+        let _ = fs::remove_dir_all(&made);
+        return Err(e);
+    }
+    Ok((dir, lock))
+}
+
+/// Deletes the scratch directories in `$TMPDIR` whose process is gone (their lock is free).
+fn sweep(own: &Path) {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(SCRATCH_PREFIX));
+        if !ours || path == own {
+            continue;
+        }
+        let Ok(lock) = fs::File::open(path.join("lock")) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            tracing::debug!(dir = %path.display(), "removing a dead process's scratch");
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn serve_jobs(queue: mpsc::Receiver<Job>) {
     while let Ok(job) = queue.recv() {
-        match job {
-            Job::Discard(dirs) => drop(dirs),
-            Job::Refill => {
-                let Some(scratch) = SCRATCH.get() else {
-                    continue;
-                };
-                while scratch.ready.lock().expect("pool lock").len() < POOL {
-                    match CallDirs::create(&scratch.dir) {
-                        Ok(dirs) => scratch.ready.lock().expect("pool lock").push(dirs),
-                        Err(e) => {
-                            tracing::warn!("cannot create a call scratch directory: {e}");
-                            break;
-                        }
-                    }
+        let Some(scratch) = SCRATCH.get() else {
+            continue;
+        };
+        let mut refill = scratch.run(job);
+        // Top up one directory at a time, taking back discarded ones in between: those are
+        // free when the call left them untouched.
+        while refill {
+            refill = queue.try_iter().fold(false, |r, job| scratch.run(job) || r);
+            if scratch.ready.lock().expect("pool lock").len() >= POOL {
+                break;
+            }
+            match CallDirs::create(&scratch.dir) {
+                Ok(dirs) => scratch.ready.lock().expect("pool lock").push(dirs),
+                Err(e) => {
+                    tracing::warn!("cannot create a call scratch directory: {e}");
+                    break;
                 }
             }
+            refill = true;
         }
     }
 }
 
 impl Scratch {
+    /// Does a job; `true` if the pool should be topped up.
+    fn run(&self, job: Job) -> bool {
+        match job {
+            Job::Refill => return true,
+            Job::Sweep => sweep(&self.dir),
+            Job::Discard(dirs) => {
+                let room = self.ready.lock().expect("pool lock").len() < POOL;
+                if room && dirs.reset_if_untouched() {
+                    self.ready.lock().expect("pool lock").push(dirs);
+                }
+                // Else dropping it deletes it.
+            }
+        }
+        false
+    }
+
     fn take(&self) -> io::Result<CallDirs> {
-        let ready = self.ready.lock().expect("pool lock").pop();
-        let _ = self.jobs.send(Job::Refill);
+        let (ready, left) = {
+            let mut pool = self.ready.lock().expect("pool lock");
+            (pool.pop(), pool.len())
+        };
+        // Untouched directories come back by themselves: only ask for new ones when low.
+        if left < POOL / 2 {
+            let _ = self.jobs.send(Job::Refill);
+        }
         match ready {
             Some(dirs) => Ok(dirs),
             None => CallDirs::create(&self.dir),
@@ -605,22 +795,40 @@ fn guest_segments(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> Opt
     segments(std::str::from_utf8(bytes).ok()?)
 }
 
+/// The segments of a path relative to the `faasm:` preopen, if `fd` is that preopen.
+fn faasm_segments(
+    caller: &mut Caller<'_, CallState>,
+    fd: i32,
+    ptr: i32,
+    len: i32,
+) -> Option<Vec<String>> {
+    if !caller.data().files.is(fd as u32, FAASM_FD) {
+        return None;
+    }
+    guest_segments(caller, ptr, len)
+}
+
 fn read_u32(memory: &[u8], at: usize) -> Option<u32> {
     let bytes = memory.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// The (offset, length) of each buffer of an iovec array, checked to lie in `memory`.
-fn iovecs(memory: &[u8], iovs: i32, count: i32) -> Option<Vec<(usize, usize)>> {
+fn iovecs(memory: &[u8], iovs: i32, count: i32) -> Result<Vec<(usize, usize)>, Errno> {
+    let count = count as u32 as usize;
+    if count > IOV_MAX {
+        return Err(Errno::Inval);
+    }
     let base = iovs as u32 as usize;
-    (0..count as u32 as usize)
+    (0..count)
         .map(|i| {
-            let at = base.checked_add(i.checked_mul(8)?)?;
+            let at = base.checked_add(i * 8)?;
             let buf = read_u32(memory, at)? as usize;
             let len = read_u32(memory, at.checked_add(4)?)? as usize;
             (buf.checked_add(len)? <= memory.len()).then_some((buf, len))
         })
-        .collect()
+        .collect::<Option<_>>()
+        .ok_or(Errno::Fault)
 }
 
 /// `fd_read`/`fd_pread` of a device: fills the buffers, stores the count at `out`.
@@ -634,12 +842,14 @@ fn device_read(
     let Some(memory) = memory_of(caller) else {
         wasmtime::bail!("missing required memory export");
     };
-    let Some(buffers) = iovecs(memory, iovs, count) else {
-        return Ok(Errno::Fault as i32);
+    let buffers = match iovecs(memory, iovs, count) {
+        Ok(buffers) => buffers,
+        Err(errno) => return Ok(errno as i32),
     };
     let mut total: u32 = 0;
     for (buf, len) in buffers {
-        let len = len.min((u32::MAX - total) as usize);
+        // A short read, as Linux gives for big reads of /dev/urandom.
+        let len = len.min(DEVICE_READ_MAX - total as usize);
         match device {
             Device::Null => break,
             Device::Zero => {
@@ -669,8 +879,9 @@ fn device_write(
     let Some(memory) = memory_of(caller) else {
         wasmtime::bail!("missing required memory export");
     };
-    let Some(buffers) = iovecs(memory, iovs, count) else {
-        return Ok(Errno::Fault as i32);
+    let buffers = match iovecs(memory, iovs, count) {
+        Ok(buffers) => buffers,
+        Err(errno) => return Ok(errno as i32),
     };
     let total = buffers
         .iter()
@@ -802,11 +1013,10 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let mut target = fd;
-                let files = &caller.data().files;
-                if files.is(fd as u32, FAASM_FD) && files.shadow_used {
-                    if let Some(segments) = guest_segments(&mut caller, path, path_len) {
-                        target = caller.data().files.faasm_stat(&segments) as i32;
-                    }
+                if caller.data().files.shadow_used
+                    && let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
+                {
+                    target = caller.data().files.faasm_stat(&segments) as i32;
                 }
                 wasi_call!(
                     &mut caller,
@@ -822,23 +1032,21 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let mut target = fd;
-                if caller.data().files.is(fd as u32, FAASM_FD) {
-                    if let Some(segments) = guest_segments(&mut caller, path, path_len)
-                        && !segments.is_empty()
-                        && caller.data().files.shadow
+                if let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
+                    && !segments.is_empty()
+                    && caller.data().files.shadow
+                {
+                    let files = &mut caller.data_mut().files;
+                    if kind(&files.shared, &segments) != Kind::Missing
+                        || files.shadow_kind(&segments) != Kind::Missing
                     {
-                        let files = &mut caller.data_mut().files;
-                        if kind(&files.shared, &segments) != Kind::Missing
-                            || files.shadow_kind(&segments) != Kind::Missing
-                        {
-                            return Ok(Errno::Exist as i32);
-                        }
-                        if let Err(e) = files.shadow_parents(&segments) {
-                            return Ok(io_errno(e) as i32);
-                        }
-                        files.shadow_used = true;
-                        target = SHADOW_FD as i32;
+                        return Ok(Errno::Exist as i32);
                     }
+                    if let Err(e) = files.shadow_parents(&segments) {
+                        return Ok(io_errno(e) as i32);
+                    }
+                    files.shadow_used = true;
+                    target = SHADOW_FD as i32;
                 }
                 wasi_call!(
                     &mut caller,
@@ -858,22 +1066,21 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 Box::new(async move {
                     ensure_mounted(&mut caller, fd)?;
                     let mut target = fd;
-                    let files = &caller.data().files;
-                    if files.is(fd as u32, FAASM_FD) && files.shadow_used {
-                        // Only the call's own entries can be removed; the shared ones are
-                        // refused by the read-only preopen.
-                        if let Some(segments) = guest_segments(&mut caller, path, path_len) {
-                            let files = &caller.data().files;
-                            let own = match files.shadow_kind(&segments) {
-                                Kind::Missing => false,
-                                Kind::Dir => {
-                                    want == Kind::Dir && kind(&files.shared, &segments) != Kind::Dir
-                                }
-                                _ => want == Kind::File,
-                            };
-                            if own {
-                                target = SHADOW_FD as i32;
+                    // Only the call's own entries can be removed; the shared ones are refused
+                    // by the read-only preopen.
+                    if caller.data().files.shadow_used
+                        && let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
+                    {
+                        let files = &caller.data().files;
+                        let own = match files.shadow_kind(&segments) {
+                            Kind::Missing => false,
+                            Kind::Dir => {
+                                want == Kind::Dir && kind(&files.shared, &segments) != Kind::Dir
                             }
+                            _ => want == Kind::File,
+                        };
+                        if own {
+                            target = SHADOW_FD as i32;
                         }
                     }
                     if want == Kind::File {
@@ -967,4 +1174,118 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_resolved_lexically_and_never_climb_out() {
+        let s = |path: &str| segments(path).map(|s| s.join("|"));
+        assert_eq!(s("data/in.txt").as_deref(), Some("data|in.txt"));
+        assert_eq!(s("data/./x/../in.txt/").as_deref(), Some("data|in.txt"));
+        assert_eq!(s("data//in.txt").as_deref(), Some("data|in.txt"));
+        assert_eq!(s(".").as_deref(), Some(""));
+        assert_eq!(s(""), Some(String::new()));
+        assert_eq!(s(".."), None);
+        assert_eq!(s("data/../../etc/passwd"), None);
+        assert_eq!(s("/etc/passwd"), None);
+    }
+
+    #[test]
+    fn only_untouched_call_directories_are_reused() {
+        let parent = tempfile::tempdir().unwrap();
+        let dirs = CallDirs::create(parent.path()).unwrap();
+        assert!(dirs.reset_if_untouched());
+        assert!(dirs.reset_if_untouched(), "checking changes nothing");
+
+        fs::write(dirs.root().join("tmp/x"), b"x").unwrap();
+        assert!(!dirs.reset_if_untouched());
+        fs::remove_file(dirs.root().join("tmp/x")).unwrap();
+
+        fs::create_dir(dirs.root().join("other")).unwrap();
+        assert!(!dirs.reset_if_untouched());
+        fs::remove_dir(dirs.root().join("other")).unwrap();
+
+        fs::write(dirs.shadow().join("copy"), b"x").unwrap();
+        assert!(!dirs.reset_if_untouched());
+        fs::remove_file(dirs.shadow().join("copy")).unwrap();
+
+        fs::remove_dir(dirs.root().join("tmp")).unwrap();
+        std::os::unix::fs::symlink("/", dirs.root().join("tmp")).unwrap();
+        assert!(!dirs.reset_if_untouched(), "a link is not the empty /tmp");
+
+        let path = dirs.dir.path().to_path_buf();
+        drop(dirs);
+        assert!(!path.exists(), "dropping removes the directories");
+    }
+
+    #[test]
+    fn files_are_read_as_the_guest_sees_them() {
+        let shared = tempfile::tempdir().unwrap();
+        fs::create_dir(shared.path().join("data")).unwrap();
+        fs::write(shared.path().join("data/in.txt"), b"shared").unwrap();
+        let pipe = CappedPipe::new(1024);
+        let mut files = CallFiles::new(shared.path().to_path_buf(), "x.wasm", Vec::new(), pipe);
+        let read = |files: &CallFiles, path: &str| {
+            files
+                .read_file(path)
+                .map(|bytes| String::from_utf8(bytes).unwrap())
+                .map_err(|e| e.kind())
+        };
+        assert_eq!(read(&files, "faasm://data/in.txt"), Ok("shared".into()));
+        assert_eq!(read(&files, "faasm:/data/in.txt"), Ok("shared".into()));
+        assert_eq!(
+            read(&files, "faasm://data"),
+            Err(io::ErrorKind::IsADirectory)
+        );
+        assert_eq!(read(&files, "faasm://nope"), Err(io::ErrorKind::NotFound));
+        assert_eq!(
+            read(&files, "faasm://../in.txt"),
+            Err(io::ErrorKind::PermissionDenied)
+        );
+        assert_eq!(read(&files, "/tmp/x"), Err(io::ErrorKind::NotFound));
+
+        let _wasi = files.mount().unwrap();
+        let root = files.dirs.as_ref().unwrap().root();
+        fs::write(root.join("tmp/x"), b"scratch").unwrap();
+        assert_eq!(read(&files, "/tmp/x"), Ok("scratch".into()));
+        assert_eq!(read(&files, "tmp/x"), Ok("scratch".into()));
+        assert_eq!(
+            read(&files, "/tmp/../../x"),
+            Err(io::ErrorKind::PermissionDenied)
+        );
+        std::os::unix::fs::symlink("/etc/passwd", root.join("tmp/link")).unwrap();
+        assert_eq!(
+            read(&files, "/tmp/link"),
+            Err(io::ErrorKind::PermissionDenied)
+        );
+        assert_eq!(
+            read(&files, "/dev/urandom"),
+            Err(io::ErrorKind::PermissionDenied)
+        );
+
+        // A private copy wins over the shared file.
+        assert_eq!(
+            files.faasm_open(
+                &["data".into(), "in.txt".into()],
+                O_CREAT | O_TRUNC,
+                RIGHT_FD_WRITE
+            ),
+            Ok(SHADOW_FD)
+        );
+        fs::write(
+            files
+                .shadow_path(&["data".into(), "in.txt".into()])
+                .unwrap(),
+            b"own",
+        )
+        .unwrap();
+        assert_eq!(read(&files, "faasm://data/in.txt"), Ok("own".into()));
+        assert_eq!(
+            fs::read(shared.path().join("data/in.txt")).unwrap(),
+            b"shared"
+        );
+    }
 }

@@ -3,34 +3,61 @@
 //!
 //! `wasmtime-wizer` does the snapshotting: it instruments the module so that its memories and
 //! mutable globals are exported, we instantiate that and run the zygote in it, and wizer
-//! rewrites the original module with the initialised state as its data segments and global
+//! rewrites the module with the initialised state as its data segments and global
 //! initialisers (and without the `_faasm_zygote` export, so a snapshot is never initialised
 //! twice). The caller compiles the snapshot and caches it under the original wasm's hash: every
 //! call then gets the initialised memory from the engine's copy-on-write image, for free.
 //!
-//! The zygote runs under the call limits (memory cap, timeout) with WASI preview 1 available
-//! (C initialisation may `printf` or `malloc`; stdout is logged and dropped) but without
-//! preopened directories, arguments or environment, and with every `env` import trapping:
-//! there is no call, so no input, output, state or chaining. wasm-ld wraps a command's
-//! exports in `__wasm_call_ctors` / `__wasm_call_dtors`, so C constructors run before the
-//! zygote and again at every call's `_start`. That second run is what registers the call's
-//! own preopens and environment in wasi-libc; C constructors that only set up libc state
-//! leave the zygote's data alone, but a C++ global object with a constructor is constructed
-//! afresh at every call, so state a zygote keeps must live in plain (or heap) data.
+//! # Constructors and exit handlers run once
+//!
+//! wasm-ld wraps every export of a C/C++ command, `_start` and `_faasm_zygote` alike, as
+//! `call __wasm_call_ctors; call <export>; call __wasm_call_dtors`. Run as built, the zygote
+//! would end with the exit handlers (atexit, C++ global destructors, stdio flush) and every
+//! call would construct the C++ globals again (discarding what the zygote put in them) and
+//! register their destructors a second time; worse, musl's atexit list is not reusable after
+//! it has run, so any call that exits would jump to a null handler. So before the zygote runs,
+//! [`patch_wrappers`] turns the zygote's wrapper into `ctors; zygote` and `_start`'s into
+//! `main; dtors` (the dropped calls become `nop`s, so no code offset moves): constructors run
+//! once, before the zygote, and each call runs `main` and the exit handlers once, like a
+//! process forked from the initialised one. Modules without these wrappers (no constructors,
+//! or another toolchain) run as they are.
+//!
+//! # What the zygote sees
+//!
+//! The call limits (memory cap, timeout); WASI preview 1 with only the program name as argv
+//! and no environment; and the same preopened directories as a call, in the same order (see
+//! `files.rs`): `/` (a scratch directory, discarded), `faasm:` (the shared files, read-only:
+//! a zygote may load a model from them) and `/dev` (empty). wasi-libc looks the preopens up
+//! in a constructor, so the table it builds in the zygote is the one calls inherit: it must
+//! name the descriptors calls have, and a call's filesystem must appear when the guest first
+//! uses one of them, whatever the WASI function (a call of a snapshot never asks for its
+//! preopens). Its stdout is reported as a terminal, so C stdio line-buffers it
+//! and a zygote's `printf` lines are written out rather than left in the snapshot's buffer to
+//! be flushed by every call (an unterminated last line still would be); what it prints is
+//! logged at debug level, and a failing zygote's last line is quoted in the reason. Every
+//! `env` import traps: there is no call, so no input, output, state or chaining.
+
+use std::ops::Range;
+use std::path::Path;
 
 use wasmtime::{ExternType, Linker, Module, Store, Trap, UpdateDeadline, Val};
-use wasmtime_wasi::I32Exit;
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::OutputStream;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
+use crate::files::FAASM_PREOPEN;
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
 use crate::module::one_line;
 
 /// The export that marks a module as a Proto-Faaslet.
 pub(crate) const ZYGOTE_EXPORT: &str = "_faasm_zygote";
+
+/// The entry point of every call.
+const START_EXPORT: &str = "_start";
 
 /// The WASI import module; everything else a function imports is a Faasm host call.
 const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -56,6 +83,8 @@ impl Runtime {
     /// current-thread executor, so this works from any context (a blocking pool thread, or
     /// a test calling [`Runtime::prepare`] from inside an async function).
     pub(crate) fn snapshot_zygote(&self, wasm: &[u8]) -> Result<Vec<u8>, Failure> {
+        let patched = patch_wrappers(wasm);
+        let wasm = patched.as_deref().unwrap_or(wasm);
         let mut wizer = Wizer::new();
         wizer.init_func(ZYGOTE_EXPORT);
         let (cx, instrumented) = wizer
@@ -65,6 +94,7 @@ impl Runtime {
             .map_err(|e| format!("cannot compile the instrumented module: {}", one_line(&e)))?;
         check_signature(&module)?;
         let linker = self.zygote_linker(&module).map_err(|e| one_line(&e))?;
+        let scratch = tempfile::tempdir().map_err(|e| format!("scratch directory: {e}"))?;
         std::thread::scope(|scope| {
             let run = scope.spawn(|| {
                 let executor = tokio::runtime::Builder::new_current_thread()
@@ -72,7 +102,7 @@ impl Runtime {
                     .build()
                     .map_err(|e| format!("cannot start an executor: {e}"))?;
                 executor.block_on(async {
-                    let (mut store, stdout) = self.zygote_store();
+                    let (mut store, stdout) = self.zygote_store(scratch.path())?;
                     let ran = self.run_zygote(&mut store, &linker, &module).await;
                     let stdout = stdout.contents();
                     if !stdout.is_empty() {
@@ -81,7 +111,11 @@ impl Runtime {
                             "zygote output (discarded)"
                         );
                     }
-                    let instance = ran?;
+                    // A failing zygote's last words usually say why: keep its last line.
+                    let instance = ran.map_err(|reason| match last_line(&stdout) {
+                        Some(line) => format!("{reason} (stdout: {line})"),
+                        None => reason,
+                    })?;
                     let store = &mut store;
                     let snapshot = wizer
                         .snapshot(&cx, &mut Snapshotter { store, instance })
@@ -126,19 +160,38 @@ impl Runtime {
         Ok(linker)
     }
 
-    /// A store under the call limits, with stdout and stderr captured in the returned pipe.
-    fn zygote_store(&self) -> (Store<ZygoteState>, CappedPipe) {
+    /// A store under the call limits, with a call's preopens (over directories in
+    /// `scratch`), and stdout and stderr captured in the returned pipe.
+    fn zygote_store(&self, scratch: &Path) -> Result<(Store<ZygoteState>, CappedPipe), Failure> {
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
-        let wasi = WasiCtxBuilder::new()
-            .args(&["function.wasm"])
-            .stdout(stdout.clone())
-            .stderr(stdout.clone())
-            .build_p1();
+        let (root, dev) = (scratch.join("root"), scratch.join("dev"));
+        for dir in [root.join("tmp"), dev.clone()] {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("scratch directory: {e}"))?;
+        }
+        let shared = if self.config.shared_files_dir.is_dir() {
+            self.config.shared_files_dir.clone()
+        } else {
+            // No shared file uploaded yet: an empty directory stands in.
+            dev.clone()
+        };
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(&["function.wasm"])
+            .stdout(Terminal(stdout.clone()))
+            .stderr(stdout.clone());
+        // Descriptors 3, 4 and 5, named as in a call (files.rs).
+        for (host, guest, perms) in [
+            (&root, "/", FsPerms::ReadWrite),
+            (&shared, FAASM_PREOPEN, FsPerms::ReadOnly),
+            (&dev, "/dev", FsPerms::ReadOnly),
+        ] {
+            wasi.preopened_dir(host, guest, perms)
+                .map_err(|e| format!("preopening {guest}: {e:#}"))?;
+        }
         let mut store = Store::new(
             &self.engine,
             ZygoteState {
-                wasi,
+                wasi: wasi.build_p1(),
                 memory_cap: MemoryCap {
                     limit: limits.memory_bytes,
                 },
@@ -148,7 +201,7 @@ impl Runtime {
         // As for calls: yield at every epoch tick, so the timeout below can fire.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-        (store, stdout)
+        Ok((store, stdout))
     }
 
     /// Instantiates `module` and runs its zygote under the call limits.
@@ -176,10 +229,11 @@ impl Runtime {
                     0 => Ok(instance),
                     code => Err(format!("returned {code}")),
                 },
-                // `exit(0)` ends initialisation early but successfully.
+                // Even `exit(0)`: the exit handlers have run, which calls must do themselves.
                 Err(err) => match err.downcast_ref::<I32Exit>() {
-                    Some(I32Exit(0)) => Ok(instance),
-                    Some(I32Exit(code)) => Err(format!("exited with code {code}")),
+                    Some(I32Exit(code)) => Err(format!(
+                        "exited with code {code} (a zygote must return, not exit)"
+                    )),
                     None => Err(describe(&err)),
                 },
             };
@@ -216,6 +270,17 @@ fn check_signature(module: &Module) -> Result<(), Failure> {
     }
 }
 
+/// The last non-blank line of `stdout`, shortened to 200 characters.
+fn last_line(stdout: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
+    let mut short: String = line.chars().take(200).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    Some(short)
+}
+
 /// A one-line reason, in the words call errors use.
 fn describe(err: &wasmtime::Error) -> Failure {
     let reason = if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
@@ -226,6 +291,25 @@ fn describe(err: &wasmtime::Error) -> Failure {
         err.root_cause().to_string()
     };
     reason.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// The zygote's stdout: a capped pipe that says it is a terminal, so C stdio line-buffers it.
+struct Terminal(CappedPipe);
+
+impl IsTerminal for Terminal {
+    fn is_terminal(&self) -> bool {
+        true
+    }
+}
+
+impl StdoutStream for Terminal {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        self.0.p2_stream()
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        self.0.async_stream()
+    }
 }
 
 /// Wizer's view of the zygote's instance: the instrumented module exports every memory and
@@ -258,5 +342,142 @@ impl InstanceState for Snapshotter<'_> {
             .get_memory(&mut *self.store, name)
             .expect("wizer exports every memory");
         contents(memory.data(&*self.store));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wasm-ld's export wrappers
+
+/// `wasm` with the zygote's wrapper reduced to `ctors; zygote` and `_start`'s to
+/// `main; dtors`, or `None` if the two exports are not wasm-ld command-export wrappers
+/// sharing their constructor and destructor functions (then the module runs as built).
+///
+/// Each dropped `call` is overwritten with as many `nop`s as it had bytes, so the module
+/// keeps its size and every code offset (debug info stays valid).
+fn patch_wrappers(wasm: &[u8]) -> Option<Vec<u8>> {
+    let shape = Shape::parse(wasm).ok()?;
+    let zygote = shape.wrapper(ZYGOTE_EXPORT)?;
+    let start = shape.wrapper(START_EXPORT)?;
+    if zygote.ctors.0 != start.ctors.0 || zygote.dtors.0 != start.dtors.0 {
+        return None;
+    }
+    let mut patched = wasm.to_vec();
+    for (_, bytes) in [zygote.dtors, start.ctors] {
+        // A call is its opcode and a LEB128 index: nothing else is overwritten.
+        let call = patched.get_mut(bytes)?;
+        if call.len() < 2 || call[0] != CALL {
+            return None;
+        }
+        call.fill(NOP);
+    }
+    Some(patched)
+}
+
+/// The `nop` opcode.
+const NOP: u8 = 0x01;
+
+/// The `call` opcode.
+const CALL: u8 = 0x10;
+
+/// What [`patch_wrappers`] needs to know of a module.
+#[derive(Default)]
+struct Shape<'a> {
+    /// Signatures by type index (`None`: not a function type).
+    types: Vec<Option<wasmparser::FuncType>>,
+    /// Type index of every function, imported ones first.
+    functions: Vec<u32>,
+    imported_functions: usize,
+    exports: Vec<(&'a str, u32)>,
+    /// Bodies of the defined functions.
+    bodies: Vec<wasmparser::FunctionBody<'a>>,
+}
+
+/// A wasm-ld command-export wrapper: `call ctors; call inner; call dtors; end`, no locals.
+/// Each call is its callee and the byte range of the instruction.
+struct Wrapper {
+    ctors: (u32, Range<usize>),
+    dtors: (u32, Range<usize>),
+}
+
+impl<'a> Shape<'a> {
+    fn parse(wasm: &'a [u8]) -> wasmparser::Result<Self> {
+        use wasmparser::{CompositeInnerType, ExternalKind, Payload, TypeRef};
+        let mut shape = Shape::default();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload? {
+                Payload::TypeSection(reader) => {
+                    for group in reader {
+                        for ty in group?.into_types() {
+                            shape.types.push(match ty.composite_type.inner {
+                                CompositeInnerType::Func(f) => Some(f),
+                                _ => None,
+                            });
+                        }
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        if let TypeRef::Func(ty) | TypeRef::FuncExact(ty) = import?.ty {
+                            shape.functions.push(ty);
+                            shape.imported_functions += 1;
+                        }
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    for ty in reader {
+                        shape.functions.push(ty?);
+                    }
+                }
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export?;
+                        if export.kind == ExternalKind::Func {
+                            shape.exports.push((export.name, export.index));
+                        }
+                    }
+                }
+                Payload::CodeSectionEntry(body) => shape.bodies.push(body),
+                _ => {}
+            }
+        }
+        Ok(shape)
+    }
+
+    fn signature(&self, function: u32) -> Option<&wasmparser::FuncType> {
+        let ty = *self.functions.get(function as usize)?;
+        self.types.get(ty as usize)?.as_ref()
+    }
+
+    /// The wrapper exported as `name`, if that is what it is.
+    fn wrapper(&self, name: &str) -> Option<Wrapper> {
+        let (_, function) = *self.exports.iter().find(|(export, _)| *export == name)?;
+        let body = self
+            .bodies
+            .get((function as usize).checked_sub(self.imported_functions)?)?;
+        if body.get_locals_reader().ok()?.get_count() != 0 {
+            return None;
+        }
+        let mut ops = body.get_operators_reader().ok()?;
+        let mut calls = Vec::new();
+        loop {
+            let (op, start) = ops.read_with_offset().ok()?;
+            match op {
+                wasmparser::Operator::Call { function_index } => {
+                    calls.push((function_index, start..ops.original_position()));
+                }
+                wasmparser::Operator::End if ops.eof() => break,
+                _ => return None,
+            }
+        }
+        let [ctors, inner, dtors] = <[_; 3]>::try_from(calls).ok()?;
+        // `ctors` and `dtors` take and leave nothing; `inner` is what the wrapper wraps.
+        let nullary = |f: u32| {
+            self.signature(f)
+                .is_some_and(|ty| ty.params().is_empty() && ty.results().is_empty())
+        };
+        let same = self.signature(inner.0)? == self.signature(function)?;
+        let distinct = ctors.0 != inner.0 && inner.0 != dtors.0 && ctors.0 != dtors.0;
+        (nullary(ctors.0) && nullary(dtors.0) && same && distinct)
+            .then_some(Wrapper { ctors, dtors })
     }
 }

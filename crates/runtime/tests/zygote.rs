@@ -111,7 +111,6 @@ fn runtime_in(cache: &std::path::Path, limits: CallLimits) -> Runtime {
         max_instances: 16,
         shared_files_dir: cache.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
-        state: faasm_state::LocalTier::new(Arc::new(faasm_state::MemoryTier::new())),
     })
     .expect("runtime")
 }
@@ -181,7 +180,7 @@ async fn concurrent_calls_all_see_the_zygote_state() {
 }
 
 #[tokio::test]
-async fn a_void_zygote_is_accepted_and_exit_zero_ends_it_successfully() {
+async fn a_void_zygote_is_accepted() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = runtime_in(cache.path(), limits());
     let void = zygote_with("", "(i32.store8 (i32.const 0) (i32.const 0x41))", "");
@@ -190,16 +189,91 @@ async fn a_void_zygote_is_accepted_and_exit_zero_ends_it_successfully() {
         call(&runtime, &module).await.output,
         Bytes::from_static(b"A")
     );
+}
 
-    let exits = zygote_with(
-        r#"(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))"#,
-        "(i32.store8 (i32.const 0) (i32.const 0x42)) (call $exit (i32.const 0)) (i32.const 1)",
-        "(result i32)",
-    );
-    let module = runtime.prepare(&wasm(&exits)).expect("exit(0) zygote");
+/// wasm-ld's shape of a C command: both exports wrapped in `ctors; f; dtors`. Bytes 0-3
+/// count the runs of ctors, the zygote, main and dtors; main outputs them (before its dtors).
+fn wrapped(zygote_ctors: &str) -> String {
+    format!(
+        r#"
+(module
+  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func $bump (param $at i32)
+    (i32.store8 (local.get $at) (i32.add (i32.load8_u (local.get $at)) (i32.const 1))))
+  (func $ctors (call $bump (i32.const 0)))
+  (func $other_ctors (call $bump (i32.const 0)))
+  (func $zygote (result i32) (call $bump (i32.const 1)) (i32.const 0))
+  (func $main (call $bump (i32.const 2)) (call $write_output (i32.const 0) (i32.const 4)))
+  (func $dtors (call $bump (i32.const 3)))
+  (func (export "_faasm_zygote") (result i32) (call ${zygote_ctors}) (call $zygote) (call $dtors))
+  (func (export "_start") (call $ctors) (call $main) (call $dtors)))
+"#
+    )
+}
+
+#[tokio::test]
+async fn constructors_run_once_before_the_zygote_and_exit_handlers_once_per_call() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime_in(cache.path(), limits());
+    let module = runtime.prepare(&wasm(&wrapped("ctors"))).expect("prepare");
+    for _ in 0..3 {
+        // ctors 1 (in the zygote), zygote 1, main 1, dtors 0 (not in the zygote).
+        assert_eq!(
+            call(&runtime, &module).await.output,
+            Bytes::from_static(&[1, 1, 1, 0])
+        );
+    }
+
+    // Wrappers that do not share their constructors are not wasm-ld's: run as built.
+    let module = runtime
+        .prepare(&wasm(&wrapped("other_ctors")))
+        .expect("prepare");
     assert_eq!(
         call(&runtime, &module).await.output,
-        Bytes::from_static(b"B")
+        Bytes::from_static(&[2, 1, 1, 1])
+    );
+}
+
+/// The zygote outputs the names of preopens 3 to 5 and the errno of `fd_prestat_get(6)`.
+const PREOPENS: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_prestat_get"
+    (func $prestat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_dir_name"
+    (func $prestat_dir_name (param i32 i32 i32) (result i32)))
+  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $end (mut i32) (i32.const 1024))
+  (func $name (param $fd i32)
+    (local $len i32)
+    (if (call $prestat_get (local.get $fd) (i32.const 0)) (then unreachable))
+    (local.set $len (i32.load (i32.const 4)))
+    (if (call $prestat_dir_name (local.get $fd) (global.get $end) (local.get $len))
+      (then unreachable))
+    (global.set $end (i32.add (global.get $end) (local.get $len)))
+    (i32.store8 (global.get $end) (i32.const 0x20))
+    (global.set $end (i32.add (global.get $end) (i32.const 1))))
+  (func (export "_faasm_zygote")
+    (call $name (i32.const 3))
+    (call $name (i32.const 4))
+    (call $name (i32.const 5))
+    (i32.store8 (global.get $end)
+      (i32.add (i32.const 0x30) (call $prestat_get (i32.const 6) (i32.const 0))))
+    (global.set $end (i32.add (global.get $end) (i32.const 1))))
+  (func (export "_start")
+    (call $write_output (i32.const 1024) (i32.sub (global.get $end) (i32.const 1024)))))
+"#;
+
+#[tokio::test]
+async fn the_zygote_sees_a_calls_preopens_in_the_same_order() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime_in(cache.path(), limits());
+    let module = runtime.prepare(&wasm(PREOPENS)).expect("prepare");
+    // errno 8 is EBADF: no fourth preopen.
+    assert_eq!(
+        call(&runtime, &module).await.output,
+        Bytes::from_static(b"/ faasm: /dev 8")
     );
 }
 
@@ -264,20 +338,38 @@ fn a_trapping_zygote_fails_prepare_with_the_trap() {
 }
 
 #[test]
+fn a_failing_zygote_s_last_line_of_stdout_is_quoted() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime_in(cache.path(), limits());
+    let wat = PRINTS.replace(
+        "(call $print (i32.const 100) (i32.const 16))\n    (i32.const 0))",
+        "(call $print (i32.const 100) (i32.const 16))\n    (i32.const 5))",
+    );
+    assert_ne!(wat, PRINTS);
+    assert_eq!(
+        zygote_failure(&runtime, &wat),
+        "zygote failed: returned 5 (stdout: from the zygote)"
+    );
+}
+
+#[test]
 fn a_zygote_returning_non_zero_or_exiting_non_zero_fails_prepare() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = runtime_in(cache.path(), limits());
     let reason = zygote_failure(&runtime, &zygote_with("", "(i32.const 3)", "(result i32)"));
     assert_eq!(reason, "zygote failed: returned 3");
-    let exits = zygote_with(
-        r#"(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))"#,
-        "(call $exit (i32.const 7))",
-        "",
-    );
-    assert_eq!(
-        zygote_failure(&runtime, &exits),
-        "zygote failed: exited with code 7"
-    );
+    // Exiting runs the exit handlers, which belong to each call: even `exit(0)` fails.
+    for code in [7, 0] {
+        let exits = zygote_with(
+            r#"(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))"#,
+            &format!("(call $exit (i32.const {code}))"),
+            "",
+        );
+        assert_eq!(
+            zygote_failure(&runtime, &exits),
+            format!("zygote failed: exited with code {code} (a zygote must return, not exit)")
+        );
+    }
 }
 
 #[test]

@@ -159,8 +159,9 @@ impl GlobalTier for EmbeddedTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        value: Bytes,
+        value: &'a [u8],
     ) -> BoxFuture<'a, Result<()>> {
+        let value = value.to_vec();
         self.run(user, key, move |inner, paths| {
             let _serialised = inner.stripes[paths.stripe].lock();
             inner.write_atomically(&paths.value, &value)
@@ -171,8 +172,10 @@ impl GlobalTier for EmbeddedTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        ranges: Vec<(usize, Bytes)>,
+        ranges: Vec<(usize, &'a [u8])>,
     ) -> BoxFuture<'a, Result<()>> {
+        let ranges: Vec<(usize, Vec<u8>)> =
+            ranges.into_iter().map(|(o, b)| (o, b.to_vec())).collect();
         self.run(user, key, move |inner, paths| {
             let _serialised = inner.stripes[paths.stripe].lock();
             let mut value = read(&paths.value)?.unwrap_or_default();

@@ -32,7 +32,7 @@ pub trait GlobalTier: Send + Sync + 'static {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        value: Bytes,
+        value: &'a [u8],
     ) -> BoxFuture<'a, Result<()>>;
 
     /// Overwrites the given `(offset, bytes)` ranges, all at once, extending the value with zero
@@ -41,7 +41,7 @@ pub trait GlobalTier: Send + Sync + 'static {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        ranges: Vec<(usize, Bytes)>,
+        ranges: Vec<(usize, &'a [u8])>,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// Removes the value; `false` if there was none.

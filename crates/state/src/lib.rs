@@ -9,6 +9,7 @@
 //! This crate knows nothing of wasm or HTTP: the runtime maps guest calls onto it and the
 //! upload server's `/s` routes call [`LocalTier::set_global`] and [`GlobalTier::get`].
 
+mod bulk;
 mod embedded;
 mod global;
 mod local;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use faasm_api::StateKey;
@@ -70,7 +71,7 @@ impl LocalTier {
     /// Sets the global value and drops this host's copy, so the next read pulls the new value
     /// (`PUT /s`).
     pub async fn set_global(&self, user: &str, key: &StateKey, value: Bytes) -> Result<()> {
-        self.global.set(user, key, value).await?;
+        self.global.set(user, key, &value).await?;
         self.forget(user, key).await;
         Ok(())
     }
@@ -89,7 +90,9 @@ impl LocalTier {
             .get(&(user.to_owned(), key.clone()))
             .cloned();
         if let Some(value) = value {
-            *value.copy.lock().await = Copy::default();
+            let mut copy = value.copy.lock().await;
+            *copy = Copy::default();
+            copy.touch();
         }
     }
 }
@@ -116,6 +119,8 @@ struct Copy {
     dirty: Ranges,
     /// The whole value was replaced (its size may have changed): push it whole.
     replaced: bool,
+    /// Changes whenever the bytes may have: unique across copies and resets.
+    version: u64,
 }
 
 impl KeyValue {
@@ -222,6 +227,11 @@ impl Access<'_> {
         self.copy.bytes.is_empty()
     }
 
+    /// Differs from any earlier version whenever the bytes may have changed since.
+    pub fn version(&self) -> u64 {
+        self.copy.version
+    }
+
     /// Makes the whole value local, pulling what is missing (a key never set is empty), and at
     /// least `min_len` bytes long (zero bytes past the global value's end).
     pub async fn load_whole(&mut self, min_len: usize) -> Result<()> {
@@ -232,11 +242,16 @@ impl Access<'_> {
             let value = v.global.get(&v.user, &v.key).await?.unwrap_or_default();
             copy.bytes = value.to_vec();
             copy.known = true;
+            copy.touch();
         } else if !copy.pulled.contains(0..copy.bytes.len()) {
             let value = v.global.get(&v.user, &v.key).await?.unwrap_or_default();
             copy.fill_gaps(0..copy.bytes.len(), 0, &value);
+            copy.touch();
         }
-        copy.bytes.resize(copy.bytes.len().max(min_len), 0);
+        if copy.bytes.len() < min_len {
+            copy.bytes.resize(min_len, 0);
+            copy.touch();
+        }
         copy.pulled.insert(0..copy.bytes.len());
         Ok(())
     }
@@ -251,6 +266,7 @@ impl Access<'_> {
         let v = self.value;
         let fetched = v.global.get_range(&v.user, &v.key, span.clone()).await?;
         self.copy.fill_gaps(range, span.start, &fetched);
+        self.copy.touch();
         Ok(())
     }
 
@@ -264,6 +280,7 @@ impl Access<'_> {
         copy.pulled = Ranges::of(0..data.len());
         copy.dirty = Ranges::of(0..data.len());
         copy.replaced = true;
+        copy.touch();
         Ok(())
     }
 
@@ -273,6 +290,7 @@ impl Access<'_> {
         self.copy.ensure_len(total);
         self.copy.bytes[range.clone()].copy_from_slice(data);
         self.mark_written(range);
+        self.copy.touch();
         Ok(())
     }
 
@@ -300,6 +318,7 @@ impl Access<'_> {
             if dirty {
                 self.copy.dirty.insert(range);
             }
+            self.copy.touch();
         }
         Ok(())
     }
@@ -319,8 +338,7 @@ impl Access<'_> {
 
     async fn push_whole(&mut self) -> Result<()> {
         let v = self.value;
-        let bytes = Bytes::copy_from_slice(&self.copy.bytes);
-        v.global.set(&v.user, &v.key, bytes).await?;
+        v.global.set(&v.user, &v.key, &self.copy.bytes).await?;
         self.copy.clean();
         Ok(())
     }
@@ -358,7 +376,7 @@ impl Access<'_> {
         let v = self.value;
         let parts = ranges
             .iter()
-            .map(|r| (r.start, Bytes::copy_from_slice(&self.copy.bytes[r])))
+            .map(|r| (r.start, &self.copy.bytes[r]))
             .collect();
         v.global.set_ranges(&v.user, &v.key, parts).await?;
         self.copy.clean();
@@ -378,6 +396,7 @@ impl Access<'_> {
         copy.pulled = Ranges::of(0..copy.bytes.len());
         copy.dirty.clear();
         copy.replaced = false;
+        copy.touch();
         Ok(())
     }
 
@@ -390,11 +409,17 @@ impl Access<'_> {
 }
 
 impl Copy {
+    fn touch(&mut self) {
+        static VERSIONS: AtomicU64 = AtomicU64::new(1);
+        self.version = VERSIONS.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sizes the copy to at least `len` bytes (new bytes are zero and not pulled).
     fn ensure_len(&mut self, len: usize) {
         self.known = true;
         if self.bytes.len() < len {
             self.bytes.resize(len, 0);
+            self.touch();
         }
     }
 
@@ -433,6 +458,7 @@ impl Copy {
         }
         if self.dirty.is_empty() {
             *self = Copy::default();
+            self.touch();
         } else {
             self.pulled = self.dirty.clone();
         }

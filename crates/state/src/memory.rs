@@ -67,7 +67,7 @@ impl GlobalTier for MemoryTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        value: Bytes,
+        value: &'a [u8],
     ) -> BoxFuture<'a, Result<()>> {
         self.values.lock().insert(id(user, key), value.to_vec());
         Box::pin(async { Ok(()) })
@@ -77,12 +77,12 @@ impl GlobalTier for MemoryTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        ranges: Vec<(usize, Bytes)>,
+        ranges: Vec<(usize, &'a [u8])>,
     ) -> BoxFuture<'a, Result<()>> {
         let mut values = self.values.lock();
         let value = values.entry(id(user, key)).or_default();
         for (offset, bytes) in ranges {
-            patch(value, offset, &bytes);
+            patch(value, offset, bytes);
         }
         Box::pin(async { Ok(()) })
     }

@@ -11,7 +11,8 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use faasm_api::StateKey;
 use redis::aio::ConnectionManager;
 
 use crate::StateError;
+use crate::bulk::{BULK_BYTES, BulkWriter};
 use crate::global::{BoxFuture, GlobalTier, Lease, Result};
 
 /// How long a lease lasts unless renewed: a holder that dies blocks others for at most this.
@@ -33,9 +35,16 @@ const RELEASE: &str =
 const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
                      return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
 
+/// Connections per tier: requests are pipelined on each, and spread over them so one large
+/// value does not hold up every other request.
+const CONNECTIONS: usize = 4;
+
 #[derive(Clone)]
 pub struct RedisTier {
-    connection: ConnectionManager,
+    connections: Arc<[ConnectionManager]>,
+    next: Arc<AtomicUsize>,
+    /// Sends large values without the redis crate's copies.
+    bulk: Option<Arc<BulkWriter>>,
     lease: Duration,
 }
 
@@ -64,9 +73,14 @@ impl RedisTier {
     /// Connects to `url` (`redis://host:port[/db]`), failing if Redis does not answer.
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(redis_error)?;
-        let connection = client.get_connection_manager().await.map_err(redis_error)?;
+        let mut connections = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            connections.push(client.get_connection_manager().await.map_err(redis_error)?);
+        }
         Ok(Self {
-            connection,
+            connections: connections.into(),
+            next: Arc::default(),
+            bulk: BulkWriter::new(client.get_connection_info()).map(Arc::new),
             lease: DEFAULT_LEASE,
         })
     }
@@ -77,8 +91,13 @@ impl RedisTier {
         self
     }
 
+    fn connection(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[i].clone()
+    }
+
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        cmd.query_async(&mut self.connection.clone())
+        cmd.query_async(&mut self.connection())
             .await
             .map_err(redis_error)
     }
@@ -114,11 +133,16 @@ impl GlobalTier for RedisTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        value: Bytes,
+        value: &'a [u8],
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.query(redis::cmd("SET").arg(name(user, key, "")).arg(&value[..]))
-                .await
+            let name = name(user, key, "");
+            match &self.bulk {
+                Some(bulk) if value.len() >= BULK_BYTES => {
+                    bulk.command(&[b"SET", &name], value).await
+                }
+                _ => self.query(redis::cmd("SET").arg(name).arg(value)).await,
+            }
         })
     }
 
@@ -126,20 +150,28 @@ impl GlobalTier for RedisTier {
         &'a self,
         user: &'a str,
         key: &'a StateKey,
-        ranges: Vec<(usize, Bytes)>,
+        ranges: Vec<(usize, &'a [u8])>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let name = name(user, key, "");
+            if let ([(offset, bytes)], Some(bulk)) = (&ranges[..], &self.bulk)
+                && bytes.len() >= BULK_BYTES
+            {
+                let offset = offset.to_string();
+                return bulk
+                    .command(&[b"SETRANGE", &name, offset.as_bytes()], bytes)
+                    .await;
+            }
             let mut pipe = redis::pipe();
             pipe.atomic();
             for (offset, bytes) in &ranges {
                 pipe.cmd("SETRANGE")
                     .arg(&name)
                     .arg(offset)
-                    .arg(&bytes[..])
+                    .arg(*bytes)
                     .ignore();
             }
-            pipe.query_async(&mut self.connection.clone())
+            pipe.query_async(&mut self.connection())
                 .await
                 .map_err(redis_error)
         })

@@ -45,6 +45,8 @@ enum Held {
 struct Mapping {
     ptr: usize,
     snapshot: Vec<u8>,
+    /// The local copy's version the snapshot was last refreshed from.
+    version: Option<u64>,
 }
 
 impl StateSession {
@@ -422,6 +424,10 @@ fn refresh(c: &mut Caller<'_, CallState>, key: &StateKey, v: &Access<'_>) -> was
     let memory = memory::exported(c)?;
     let (data, call) = memory.data_and_store_mut(&mut *c);
     let mapping = call.state.mappings.get_mut(key).unwrap();
+    if mapping.version == Some(v.version()) {
+        return Ok(());
+    }
+    mapping.version = Some(v.version());
     let n = mapping.snapshot.len().min(v.len());
     let range = mapping.ptr..mapping.ptr + n;
     data[range].copy_from_slice(&v.bytes()[..n]);
@@ -444,6 +450,7 @@ fn map(c: &mut Caller<'_, CallState>, key: &StateKey, total: usize) -> wasmtime:
     let mapping = Mapping {
         ptr,
         snapshot: vec![0; total],
+        version: None,
     };
     // A smaller earlier mapping was written back by `sync_in`; the guest keeps its memory.
     c.data_mut().state.mappings.insert(key.clone(), mapping);
@@ -483,7 +490,7 @@ impl Mapping {
     fn changes(&mut self, memory: &[u8]) -> Vec<(usize, Vec<u8>)> {
         let guest = &memory[self.ptr..self.ptr + self.snapshot.len()];
         let mut changes: Vec<(usize, Vec<u8>)> = Vec::new();
-        const CHUNK: usize = 64;
+        const CHUNK: usize = 4096;
         for (i, (g, s)) in guest
             .chunks(CHUNK)
             .zip(self.snapshot.chunks_mut(CHUNK))
