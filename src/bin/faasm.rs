@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the upload server, the invoke server and the executor in one process.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Upload a function (.wasm) or a Python function (.py).
     Upload(commands::upload::UploadArgs),
     /// Invoke a function and print its output.
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let endpoints = Endpoints::new(&cli.host, cli.upload_port, cli.invoke_port);
     let result = match cli.command {
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Upload(args) => commands::upload::run(&endpoints, args),
         Command::Invoke(args) => commands::invoke::run(&endpoints, args),
         Command::Status(args) => commands::status::run(&endpoints, args),

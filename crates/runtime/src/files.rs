@@ -592,8 +592,6 @@ struct Scratch {
 enum Job {
     Refill,
     Discard(CallDirs),
-    /// Deletes the scratch directories of processes that are gone.
-    Sweep,
 }
 
 const SCRATCH_PREFIX: &str = "faasm-scratch-";
@@ -622,10 +620,14 @@ fn scratch() -> io::Result<&'static Scratch> {
             let _ = fs::remove_dir_all(&dir);
         }
         None => {
-            let _ = scratch.jobs.send(Job::Sweep);
             std::thread::Builder::new()
                 .name("faasm-scratch".into())
                 .spawn(move || serve_jobs(queue))?;
+            // Deleting what killed servers left can take a while: not on the pool's thread.
+            let own = scratch.dir.clone();
+            std::thread::Builder::new()
+                .name("faasm-scratch-sweep".into())
+                .spawn(move || sweep(&own))?;
         }
     }
     Ok(scratch)
@@ -688,11 +690,15 @@ fn serve_jobs(queue: mpsc::Receiver<Job>) {
         let Some(scratch) = SCRATCH.get() else {
             continue;
         };
-        let mut refill = scratch.run(job);
+        if !scratch.run(job) {
+            continue;
+        }
         // Top up one directory at a time, taking back discarded ones in between: those are
         // free when the call left them untouched.
-        while refill {
-            refill = queue.try_iter().fold(false, |r, job| scratch.run(job) || r);
+        loop {
+            for job in queue.try_iter() {
+                scratch.run(job);
+            }
             if scratch.ready.lock().expect("pool lock").len() >= POOL {
                 break;
             }
@@ -703,7 +709,6 @@ fn serve_jobs(queue: mpsc::Receiver<Job>) {
                     break;
                 }
             }
-            refill = true;
         }
     }
 }
@@ -713,7 +718,6 @@ impl Scratch {
     fn run(&self, job: Job) -> bool {
         match job {
             Job::Refill => return true,
-            Job::Sweep => sweep(&self.dir),
             Job::Discard(dirs) => {
                 let room = self.ready.lock().expect("pool lock").len() < POOL;
                 if room && dirs.reset_if_untouched() {
