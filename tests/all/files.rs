@@ -73,12 +73,15 @@ fn each_call_has_a_private_scratch_root() {
             ("cwd", "/"),
         ],
     );
-    // The next call (same function, same worker) starts from an empty root again.
-    let second = run(&server, "fresh");
-    check(
-        &second,
-        &[("tmp_note", "no"), ("rel", "no"), ("tmp_listing", "")],
-    );
+    // The next call (same function, same worker) starts from an empty root again, also
+    // when it gets directories an earlier call used (they are emptied and reused).
+    for _ in 0..12 {
+        check(
+            &run(&server, "fresh"),
+            &[("tmp_note", "no"), ("rel", "no"), ("tmp_listing", "")],
+        );
+        check(&run(&server, "scratch"), &[("root_listing", "rel.txt,tmp")]);
+    }
 }
 
 #[test]

@@ -43,12 +43,14 @@
 //!
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
 //! preopens with `fd_prestat_get` at startup only when the program links file functions): a
-//! call starts with a WASI context without preopens, and the first `fd_prestat_get` (or
-//! `path_*` call on a descriptor ≥ 3) swaps in one with them (both share [`GuestClock`], so
+//! call starts with a WASI context without preopens, and the first WASI call naming one of
+//! descriptors 3–6 (every function taking a descriptor is interposed for this: a Proto-Faaslet
+//! snapshot has wasi-libc's table of preopens already filled in, so its first use may be any
+//! of them) swaps in one with them (both share [`GuestClock`], so
 //! guest time does not jump). Call directories come from a small pool that a background thread
-//! keeps filled; after the call that thread deletes them, or puts them back in the pool if the
-//! call left them untouched. A call that uses files pays for four `open`s, not for
-//! `mkdir`/`rmdir` (tens of µs each on a journaling filesystem).
+//! keeps filled; after the call that thread empties them and puts them back in the pool (or
+//! deletes them, if that fails or a directory grew). A call that uses files pays for four
+//! `open`s, not for `mkdir`/`rmdir` (tens of µs each on a journaling filesystem).
 
 use std::fs;
 use std::io;
@@ -474,6 +476,23 @@ fn kind(base: &Path, segments: &[String]) -> Kind {
     Kind::Dir
 }
 
+/// Removes everything in `dir` but a directory named `keep`. Links are removed, never followed.
+fn empty(dir: &Path, keep: Option<&str>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let is_dir = entry.file_type()?.is_dir();
+        if is_dir && keep.is_some_and(|keep| entry.file_name() == keep) {
+            continue;
+        }
+        if is_dir {
+            fs::remove_dir_all(entry.path())?;
+        } else {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn join(base: &Path, segments: &[String]) -> PathBuf {
     let mut path = base.to_path_buf();
     path.extend(segments);
@@ -540,22 +559,23 @@ impl CallDirs {
         Some([a?, b?, c?])
     }
 
-    /// Whether the call left the directories as they were made (`/` holding only an empty
-    /// `/tmp`, no private copies): then, with their times reset, they can serve another call,
-    /// which cannot tell them from new ones.
-    fn reset_if_untouched(&self) -> bool {
-        let names = |path: PathBuf| -> Option<Vec<std::ffi::OsString>> {
-            fs::read_dir(path)
-                .ok()?
-                .map(|entry| entry.ok().map(|entry| entry.file_name()))
-                .collect()
-        };
+    /// Empties the directories a call used (`/` back to holding only an empty `/tmp`, no
+    /// private copies) and resets their times, so another call cannot tell them from new ones.
+    /// `false` if that failed, or if a directory grew (on ext4 a directory that once held
+    /// many entries stays bigger): then they must be deleted instead.
+    fn recycle(&self) -> bool {
         let [root, tmp, shadow] = self.guest_dirs();
-        let untouched = self.sizes() == Some(self.sizes)
-            && names(root).is_some_and(|names| names == ["tmp"])
-            && names(tmp).is_some_and(|names| names.is_empty())
-            && names(shadow).is_some_and(|names| names.is_empty());
-        if !untouched {
+        let cleaned = (|| {
+            empty(&root, Some("tmp"))?;
+            if !fs::symlink_metadata(&tmp).is_ok_and(|meta| meta.is_dir()) {
+                // Only the call itself could have put something else there.
+                let _ = fs::remove_file(&tmp);
+                fs::create_dir(&tmp)?;
+            }
+            empty(&tmp, None)?;
+            empty(&shadow, None)
+        })();
+        if cleaned.is_err() || self.sizes() != Some(self.sizes) {
             return false;
         }
         let now = std::time::SystemTime::now();
@@ -577,7 +597,7 @@ impl CallDirs {
 }
 
 /// The process's scratch directory (`$TMPDIR/faasm-scratch-XXXXXX`): the devices and the pool
-/// of unused call directories, served by one background thread that also deletes used ones.
+/// of unused call directories, served by one background thread that also recycles used ones.
 ///
 /// The process holds an exclusive lock on its `lock` file for as long as it lives, so a later
 /// process can tell the directory of one that was killed (its lock is free) and delete it.
@@ -720,7 +740,7 @@ impl Scratch {
             Job::Refill => return true,
             Job::Discard(dirs) => {
                 let room = self.ready.lock().expect("pool lock").len() < POOL;
-                if room && dirs.reset_if_untouched() {
+                if room && dirs.recycle() {
                     self.ready.lock().expect("pool lock").push(dirs);
                 }
                 // Else dropping it deletes it.
@@ -916,7 +936,93 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     result
 }
 
+/// Shadows WASI functions that take descriptors with ones that first set up the call's
+/// filesystem if a descriptor names one of its preopens, then call wasmtime-wasi's.
+macro_rules! mount_first {
+    ($linker:ident, async $name:ident($($arg:ident: $ty:ty),*) fds($($fd:ident),*)) => {
+        $linker.func_wrap_async(
+            WASI,
+            stringify!($name),
+            |mut caller: Caller<'_, CallState>, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    $(ensure_mounted(&mut caller, $fd)?;)*
+                    wasi_call!(&mut caller, $name($($arg),*).await)
+                })
+            },
+        )?;
+    };
+    ($linker:ident, $name:ident($($arg:ident: $ty:ty),*) fds($($fd:ident),*)) => {
+        $linker.func_wrap(
+            WASI,
+            stringify!($name),
+            |mut caller: Caller<'_, CallState>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+                $(ensure_mounted(&mut caller, $fd)?;)*
+                wasi_call!(&mut caller, $name($($arg),*))
+            },
+        )?;
+    };
+}
+
 fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    // A call starts without its filesystem; a snapshot of a Proto-Faaslet has wasi-libc's
+    // table of preopens already filled in, so any of these may be the guest's first use.
+    mount_first!(linker, async fd_advise(fd: i32, offset: i64, len: i64, advice: i32) fds(fd));
+    mount_first!(linker, fd_allocate(fd: i32, offset: i64, len: i64) fds(fd));
+    mount_first!(linker, async fd_datasync(fd: i32) fds(fd));
+    mount_first!(linker, async fd_fdstat_get(fd: i32, out: i32) fds(fd));
+    mount_first!(linker, fd_fdstat_set_flags(fd: i32, flags: i32) fds(fd));
+    mount_first!(linker, fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64) fds(fd));
+    mount_first!(linker, async fd_filestat_get(fd: i32, out: i32) fds(fd));
+    mount_first!(linker, async fd_filestat_set_size(fd: i32, size: i64) fds(fd));
+    mount_first!(
+        linker,
+        async fd_filestat_set_times(fd: i32, atime: i64, mtime: i64, flags: i32) fds(fd)
+    );
+    mount_first!(
+        linker,
+        async fd_readdir(fd: i32, buf: i32, len: i32, cookie: i64, out: i32) fds(fd)
+    );
+    mount_first!(linker, async fd_seek(fd: i32, offset: i64, whence: i32, out: i32) fds(fd));
+    mount_first!(linker, async fd_sync(fd: i32) fds(fd));
+    mount_first!(linker, fd_tell(fd: i32, out: i32) fds(fd));
+    mount_first!(
+        linker,
+        async path_filestat_set_times(
+            fd: i32,
+            flags: i32,
+            path: i32,
+            len: i32,
+            atime: i64,
+            mtime: i64,
+            fst: i32
+        ) fds(fd)
+    );
+    mount_first!(
+        linker,
+        async path_link(
+            old_fd: i32,
+            flags: i32,
+            old: i32,
+            old_len: i32,
+            new_fd: i32,
+            new: i32,
+            new_len: i32
+        ) fds(old_fd, new_fd)
+    );
+    mount_first!(
+        linker,
+        async path_readlink(fd: i32, path: i32, len: i32, buf: i32, buf_len: i32, out: i32)
+            fds(fd)
+    );
+    mount_first!(
+        linker,
+        async path_rename(fd: i32, old: i32, old_len: i32, new_fd: i32, new: i32, new_len: i32)
+            fds(fd, new_fd)
+    );
+    mount_first!(
+        linker,
+        async path_symlink(old: i32, old_len: i32, fd: i32, new: i32, new_len: i32) fds(fd)
+    );
     linker.func_wrap(
         WASI,
         "fd_prestat_get",
@@ -1104,6 +1210,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "fd_read",
         |mut caller: Caller<'_, CallState>, (fd, iovs, count, out): (i32, i32, i32, i32)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
                 match caller.data().files.device(fd as u32) {
                     Some(device) => device_read(&mut caller, device, iovs, count, out),
                     None => wasi_call!(&mut caller, fd_read(fd, iovs, count, out).await),
@@ -1117,6 +1224,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, CallState>,
          (fd, iovs, count, offset, out): (i32, i32, i32, i64, i32)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
                 match caller.data().files.device(fd as u32) {
                     Some(device) => device_read(&mut caller, device, iovs, count, out),
                     None => wasi_call!(&mut caller, fd_pread(fd, iovs, count, offset, out).await),
@@ -1129,6 +1237,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "fd_write",
         |mut caller: Caller<'_, CallState>, (fd, iovs, count, out): (i32, i32, i32, i32)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
                 match caller.data().files.device(fd as u32) {
                     Some(_) => device_write(&mut caller, iovs, count, out),
                     None => wasi_call!(&mut caller, fd_write(fd, iovs, count, out).await),
@@ -1142,6 +1251,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, CallState>,
          (fd, iovs, count, offset, out): (i32, i32, i32, i64, i32)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
                 match caller.data().files.device(fd as u32) {
                     Some(_) => device_write(&mut caller, iovs, count, out),
                     None => {
@@ -1156,6 +1266,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "fd_close",
         |mut caller: Caller<'_, CallState>, (fd,): (i32,)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
                 let errno = wasi_call!(&mut caller, fd_close(fd).await)?;
                 if errno == 0 {
                     caller.data_mut().files.forget(fd as u32);
@@ -1169,6 +1280,8 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "fd_renumber",
         |mut caller: Caller<'_, CallState>, (from, to): (i32, i32)| {
             Box::new(async move {
+                ensure_mounted(&mut caller, from)?;
+                ensure_mounted(&mut caller, to)?;
                 let errno = wasi_call!(&mut caller, fd_renumber(from, to).await)?;
                 if errno == 0 {
                     caller.data_mut().files.renumbered(from as u32, to as u32);
@@ -1198,27 +1311,47 @@ mod tests {
     }
 
     #[test]
-    fn only_untouched_call_directories_are_reused() {
+    fn used_call_directories_are_emptied_for_reuse() {
         let parent = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("keep"), b"x").unwrap();
         let dirs = CallDirs::create(parent.path()).unwrap();
-        assert!(dirs.reset_if_untouched());
-        assert!(dirs.reset_if_untouched(), "checking changes nothing");
+        let listing = |path: PathBuf| {
+            let mut names: Vec<_> = fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names.join(",")
+        };
+        let fresh = |dirs: &CallDirs| {
+            assert_eq!(listing(dirs.root()), "tmp");
+            assert_eq!(listing(dirs.root().join("tmp")), "");
+            assert_eq!(listing(dirs.shadow()), "");
+        };
+        assert!(dirs.recycle());
+        fresh(&dirs);
 
         fs::write(dirs.root().join("tmp/x"), b"x").unwrap();
-        assert!(!dirs.reset_if_untouched());
-        fs::remove_file(dirs.root().join("tmp/x")).unwrap();
-
-        fs::create_dir(dirs.root().join("other")).unwrap();
-        assert!(!dirs.reset_if_untouched());
-        fs::remove_dir(dirs.root().join("other")).unwrap();
-
+        fs::create_dir_all(dirs.root().join("a/b/c")).unwrap();
+        fs::write(dirs.root().join("a/b/c/y"), b"y").unwrap();
         fs::write(dirs.shadow().join("copy"), b"x").unwrap();
-        assert!(!dirs.reset_if_untouched());
-        fs::remove_file(dirs.shadow().join("copy")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dirs.root().join("out")).unwrap();
+        assert!(dirs.recycle());
+        fresh(&dirs);
+        assert!(
+            outside.path().join("keep").exists(),
+            "links are not followed"
+        );
 
         fs::remove_dir(dirs.root().join("tmp")).unwrap();
-        std::os::unix::fs::symlink("/", dirs.root().join("tmp")).unwrap();
-        assert!(!dirs.reset_if_untouched(), "a link is not the empty /tmp");
+        std::os::unix::fs::symlink(outside.path(), dirs.root().join("tmp")).unwrap();
+        assert!(dirs.recycle());
+        fresh(&dirs);
+        assert!(
+            outside.path().join("keep").exists(),
+            "links are not followed"
+        );
 
         let path = dirs.dir.path().to_path_buf();
         drop(dirs);
