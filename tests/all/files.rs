@@ -257,3 +257,25 @@ fn dev_null_and_dev_urandom_work() {
     assert_eq!(results["urandom_hex"].len(), 64);
     assert_ne!(results["urandom_hex"], again["urandom_hex"]);
 }
+
+#[test]
+fn write_state_from_file_reads_scratch_and_shared_files() {
+    let server = Server::start(&[]);
+    let url = format!("{}/file", server.upload);
+    let put = server.request(
+        Method::PUT,
+        &url,
+        &[("FilePath", "data/in.txt")],
+        b"shared!".to_vec(),
+    );
+    assert_eq!(put.status, 200);
+    server.upload(
+        "demo",
+        "fromfile",
+        &compile("tests/functions/state_from_file.c"),
+    );
+    let reply = server.call("demo", "fromfile", "scratch bytes");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "13 7"));
+    assert_eq!(server.get("/s/demo/from_tmp").body, b"scratch bytes");
+    assert_eq!(server.get("/s/demo/from_shared").body, b"shared!");
+}

@@ -362,10 +362,6 @@ impl CallFiles {
     /// `faasm://` path gives the call's own copy if it wrote one, else the shared file; any
     /// other path is in the call's root (cwd `/`). Links are not followed; devices and
     /// directories are refused. For `__faasm_write_state_from_file`.
-    #[allow(
-        dead_code,
-        reason = "for __faasm_write_state_from_file, which state.rs links"
-    )]
     pub(crate) fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
         let refused = |why: &str| io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned());
         let (base, rest) = match path.strip_prefix(FAASM_PREOPEN) {

@@ -9,7 +9,6 @@ use crate::call::CallState;
 
 /// (name, number of i32 parameters, number of i32 results)
 const PENDING: &[(&str, usize, usize)] = &[
-    ("__faasm_write_state_from_file", 2, 1),
     ("__faasm_get_py_user", 2, 0),
     ("__faasm_get_py_func", 2, 0),
     ("__faasm_get_py_entry", 2, 0),

@@ -161,6 +161,26 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     )?;
     linker.func_wrap_async(
         MODULE,
+        "__faasm_write_state_from_file",
+        |mut c: Caller<'_, CallState>, (key, path): (u32, u32)| {
+            Box::new(async move {
+                let (key, value) = open(&mut c, key)?;
+                let path = {
+                    let memory = memory::exported(&mut c)?;
+                    memory::c_str(memory.data(&c), path)?.to_owned()
+                };
+                let data = c.data().files.read_file(&path).map_err(|e| {
+                    wasmtime::format_err!("write_state_from_file: cannot read {path:?}: {e}")
+                })?;
+                let mut v = sync_in(&mut c, &key, &value).await?;
+                v.replace(&data)?;
+                refresh(&mut c, &key, &v)?;
+                guest_len(data.len())
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        MODULE,
         "__faasm_write_state_offset",
         |mut c: Caller<'_, CallState>, (key, total, off, data, len): (u32, u32, u32, u32, u32)| {
             Box::new(async move {
