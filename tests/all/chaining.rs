@@ -164,3 +164,20 @@ fn monte_carlo_pi_example() {
         "0 workers is refused"
     );
 }
+
+#[test]
+fn waiting_for_a_state_lock_does_not_hold_the_only_worker() {
+    // A holds a lock and awaits a child that sleeps on the only worker; B queues for the
+    // worker, gets it when the child ends, and then waits for A's lock. A must be able to
+    // take the worker back from B to finish and release the lock.
+    let server = Server::start(&["--workers", "1", "--call-timeout", "8"]);
+    server.upload("demo", "holder", &compile("tests/functions/lock_holder.c"));
+    server.upload("demo", "napper", &compile("tests/functions/napper.c"));
+    let a = server
+        .post(json!({"user": "demo", "function": "holder", "input_data": "chain", "async": true}));
+    let a: u64 = a.text().parse().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let b = server.call("demo", "holder", "just-lock");
+    assert_eq!((b.status, b.text().as_str()), (200, "just-lock"));
+    assert_eq!(wait_for(&server, a).text(), "SUCCESS: chain");
+}

@@ -46,4 +46,28 @@ pub trait CallHost: Send + Sync + 'static {
 
     /// The result of a finished call; an error if it is unknown or still running.
     fn finished_call(&self, id: CallId) -> Result<Arc<CallResult>, String>;
+
+    /// Hands this call's worker back while it waits on something other than a call (a state
+    /// lock); [`CallHost::resume`] queues for one again.
+    fn pause(&self);
+
+    /// Takes a worker again after [`CallHost::pause`].
+    fn resume(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Runs `wait` without holding a worker if it cannot finish at once, so whatever the call
+/// waits for can run even on a single-worker host.
+pub(crate) async fn idle<F: Future>(host: Option<&Arc<dyn CallHost>>, wait: F) -> F::Output {
+    let mut wait = std::pin::pin!(wait);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+    match (first, host) {
+        (std::task::Poll::Ready(output), _) => output,
+        (std::task::Poll::Pending, None) => wait.await,
+        (std::task::Poll::Pending, Some(host)) => {
+            host.pause();
+            let output = wait.await;
+            host.resume().await;
+            output
+        }
+    }
 }

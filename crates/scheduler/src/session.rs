@@ -109,12 +109,9 @@ impl CallHost for CallSession {
                 return Err("a call cannot await itself".into());
             }
             // Hand the worker back while waiting, so the callee can run on a busy host.
-            let had_worker = self.worker.lock().take().is_some();
+            self.pause();
             let result = self.scheduler.results.wait(id).await;
-            if had_worker {
-                let worker = self.scheduler.worker().await;
-                *self.worker.lock() = Some(worker);
-            }
+            self.resume().await;
             result.ok_or_else(|| format!("unknown call id {id}"))
         })
     }
@@ -125,5 +122,16 @@ impl CallHost for CallSession {
             CallStatus::Running => Err(format!("call {id} has not finished: await it first")),
             CallStatus::NotFound => Err(format!("unknown call id {id}")),
         }
+    }
+
+    fn pause(&self) {
+        self.worker.lock().take();
+    }
+
+    fn resume(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let worker = self.scheduler.worker().await;
+            *self.worker.lock() = Some(worker);
+        })
     }
 }

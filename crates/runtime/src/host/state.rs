@@ -323,7 +323,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                         show(&key)
                     ),
                     None => {
-                        let guard = value.lock_read().await;
+                        let host = c.data().host.clone();
+                        let guard = crate::chain::idle(host.as_ref(), value.lock_read()).await;
                         let held = Held::Read {
                             _guard: guard,
                             depth: 1,
@@ -369,7 +370,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                         show(&key)
                     );
                 }
-                let lock = value.lock_write().await?;
+                let host = c.data().host.clone();
+                let lock = crate::chain::idle(host.as_ref(), value.lock_write()).await?;
                 c.data_mut()
                     .state
                     .locks
