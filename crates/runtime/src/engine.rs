@@ -64,14 +64,6 @@ impl Runtime {
             compatibility,
         })
     }
-
-    pub fn limits(&self) -> CallLimits {
-        self.config.limits
-    }
-
-    pub fn max_instances(&self) -> u32 {
-        self.config.max_instances
-    }
 }
 
 fn engine_config(config: &RuntimeConfig) -> Config {

@@ -31,10 +31,6 @@ impl DataDir {
         Ok(Self { root })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path(&self, object: Object<'_>) -> PathBuf {
         match object {
             Object::Function { user, function } => self
