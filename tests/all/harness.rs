@@ -110,12 +110,18 @@ impl Server {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().unwrap_or_else(|e| panic!("{url}: {e}"));
-        Reply {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.bytes().unwrap().to_vec(),
-        }
+        send(request, url)
+    }
+
+    /// A request that may take longer than the client's default timeout.
+    pub fn request_with_timeout(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: impl Into<reqwest::blocking::Body>,
+        timeout: Duration,
+    ) -> Reply {
+        send(self.http.request(method, url).body(body).timeout(timeout), url)
     }
 
     pub fn put(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> Reply {
@@ -185,6 +191,15 @@ impl Server {
             .env("FAASM_INVOKE_PORT", port(&self.invoke))
             .output()
             .unwrap()
+    }
+}
+
+fn send(request: reqwest::blocking::RequestBuilder, url: &str) -> Reply {
+    let response = request.send().unwrap_or_else(|e| panic!("{url}: {e}"));
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().unwrap().to_vec(),
     }
 }
 

@@ -8,6 +8,7 @@ mod harness;
 mod invoke;
 mod limits;
 mod persistence;
+mod python;
 mod redis;
 mod state;
 mod upload;

@@ -15,6 +15,9 @@ pub enum ApiError {
     QueueFull { capacity: usize },
     #[error("Not implemented yet: {0}")]
     NotImplemented(String),
+    /// This host cannot serve it now (e.g. the Python interpreter is not installed).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Internal error: {0}")]
     Internal(String),
 }
@@ -35,7 +38,7 @@ impl ApiError {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge { .. } => 413,
-            Self::QueueFull { .. } => 503,
+            Self::QueueFull { .. } | Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
         }

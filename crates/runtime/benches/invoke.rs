@@ -57,6 +57,7 @@ fn setup() -> Bench {
         max_instances: 16,
         shared_files_dir: cache.path().join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
+        python: None,
     })
     .expect("runtime");
     let tokio = tokio::runtime::Builder::new_current_thread()

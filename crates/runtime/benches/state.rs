@@ -88,6 +88,7 @@ fn setup() -> Bench {
         max_instances: 4,
         shared_files_dir: cache.path().join("files"),
         state,
+        python: None,
     })
     .expect("runtime");
     let reader = runtime

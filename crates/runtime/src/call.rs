@@ -1,17 +1,19 @@
 //! Running one call: a fresh store with its own WASI context, captured stdout and limits,
-//! instantiated from the module's `InstancePre` (a copy-on-write pool slot), then `_start`.
+//! instantiated from the module's `InstancePre` (a copy-on-write pool slot, or for Python the
+//! interpreter with the function's snapshot mapped in), then its entry point.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wasmtime::{Instance, Store, Trap, TypedFunc, UpdateDeadline};
+use wasmtime::{Engine, Instance, Store, Trap, TypedFunc, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
+use crate::python::PythonCall;
 use crate::{CallHost, CallLimits, Entry, FunctionModule, Runtime};
 
 /// What a call is given.
@@ -52,9 +54,11 @@ pub(crate) struct CallState {
     pub files: CallFiles,
     /// The state locks this call holds and the values it mapped into its memory.
     pub state: crate::host::state::StateSession,
+    /// What the Python runner is doing, in an instance of the interpreter.
+    pub python: Option<PythonCall>,
 }
 
-/// The program name guests see as `argv[0]`.
+/// The program name C guests see as `argv[0]`.
 const PROGRAM_NAME: &str = "function.wasm";
 
 impl Runtime {
@@ -68,57 +72,48 @@ impl Runtime {
             .expect("slot semaphore is never closed");
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
+        let shared = self.config.shared_files_dir.clone();
         // The call's filesystem (SPEC §6) joins the context when the guest first uses it.
-        let files = CallFiles::new(
-            self.config.shared_files_dir.clone(),
-            PROGRAM_NAME,
-            call.cmdline,
-            stdout.clone(),
-        );
-        let wasi = files.wasi();
-        let state = CallState {
-            user: call.user,
-            wasi,
-            host: call.host,
-            input: call.input,
-            output: Bytes::new(),
-            output_limit: limits.output_bytes,
-            memory_cap: MemoryCap {
-                limit: limits.memory_bytes,
-            },
-            files,
-            state: crate::host::state::StateSession::new(self.config.state.clone()),
+        let (files, python) = match &module.python {
+            None => {
+                let argv = std::iter::once(PROGRAM_NAME.to_owned()).chain(call.cmdline);
+                (CallFiles::new(shared, argv.collect(), stdout.clone()), None)
+            }
+            Some(function) => (
+                function.files(shared, stdout.clone()),
+                Some(PythonCall::call(&call.entry, call.cmdline)),
+            ),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.memory_cap);
-        // Yield to the executor at every epoch tick: a busy guest shares its thread with
-        // other calls and the timeout below can fire.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        let state = CallStart {
+            user: call.user,
+            input: call.input,
+            host: call.host,
+            files,
+            python,
+        };
+        let mut store = self.new_store(module.pre.module().engine(), state);
 
         let run = async {
             let instance = module.pre.instantiate_async(&mut store).await?;
-            let result = match call.entry {
-                Entry::Main => {
+            let result = match (&module.python, &call.entry) {
+                (Some(function), _) => function.run(&mut store, &instance).await,
+                (None, Entry::Main) => {
                     let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
                     start.call_async(&mut store, ()).await.map(|()| 0)
                 }
-                Entry::Table(index) => {
-                    let function = table_function(&instance, &mut store, index)?;
+                (None, Entry::Table(index)) => {
+                    let function = table_function(&instance, &mut store, *index)?;
                     function.call_async(&mut store, ()).await
+                }
+                (None, Entry::Python(_)) => {
+                    Err(wasmtime::format_err!("a Python entry needs a Python function"))
                 }
             };
             crate::host::state::end_call(&mut store, &instance).await;
             result
         };
         let (return_value, error) = match tokio::time::timeout(limits.timeout, run).await {
-            Err(_) => (
-                1,
-                Some(format!(
-                    "Call failed: timed out after {}",
-                    format_duration(limits.timeout)
-                )),
-            ),
+            Err(_) => (1, Some(timed_out(limits.timeout))),
             Ok(Ok(0)) => (0, None),
             Ok(Ok(code)) => (code, Some(format!("Call failed (return value={code})"))),
             Ok(Err(err)) => classify_error(&err, &limits),
@@ -132,6 +127,40 @@ impl Runtime {
             error,
         }
     }
+
+    /// A store for one instance under the runtime's limits, yielding to the executor at every
+    /// epoch tick (so a busy guest shares its thread and a timeout around it can fire).
+    pub(crate) fn new_store(&self, engine: &Engine, start: CallStart) -> Store<CallState> {
+        let limits = self.config.limits;
+        let state = CallState {
+            user: start.user,
+            wasi: start.files.wasi(),
+            host: start.host,
+            input: start.input,
+            output: Bytes::new(),
+            output_limit: limits.output_bytes,
+            memory_cap: MemoryCap {
+                limit: limits.memory_bytes,
+            },
+            files: start.files,
+            state: crate::host::state::StateSession::new(self.config.state.clone()),
+            python: start.python,
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory_cap);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store
+    }
+}
+
+/// What a store is made with (see [`Runtime::new_store`]).
+pub(crate) struct CallStart {
+    pub user: String,
+    pub input: Bytes,
+    pub host: Option<Arc<dyn CallHost>>,
+    pub files: CallFiles,
+    pub python: Option<PythonCall>,
 }
 
 /// Function-table entry `index` as an `int f(void)`.
@@ -154,7 +183,11 @@ fn table_function(
         .map_err(|_| wasmtime::format_err!("function table entry {index} is not an `int f(void)`"))
 }
 
-fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32, Option<String>) {
+pub(crate) fn timed_out(timeout: Duration) -> String {
+    format!("Call failed: timed out after {}", format_duration(timeout))
+}
+
+pub(crate) fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32, Option<String>) {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return match exit.0 {
             0 => (0, None),

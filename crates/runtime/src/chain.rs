@@ -12,23 +12,26 @@ use faasm_api::{CallId, CallResult};
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where a call starts executing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Entry {
-    /// `_start`, i.e. `main`.
+    /// `_start`, i.e. `main` (a Python function's `faasm_main()`).
     #[default]
     Main,
     /// Entry `idx` of the module's function table: an `int f(void)` whose return value is the
     /// call's (`__faasm_chain_ptr`, `faasmChain`).
     Table(u32),
+    /// A Python function's module-level function of this name, called with the input bytes
+    /// (`pyfaasm.core.chain`).
+    Python(Arc<str>),
 }
 
 /// What a guest asks to chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainTarget<'a> {
     /// Another function of the same user, from `main`.
     Named(&'a str),
-    /// This very module (the exact version running), from a function-table entry.
-    SameModule(u32),
+    /// This very module (the exact version running), from another entry.
+    SameModule(Entry),
 }
 
 /// A running call's link back to the scheduler. Errors are messages for the guest's trap.

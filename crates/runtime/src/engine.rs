@@ -30,6 +30,8 @@ pub struct RuntimeConfig {
     pub shared_files_dir: PathBuf,
     /// This host's state (SPEC §8): the local tier, in front of the global tier.
     pub state: std::sync::Arc<faasm_state::LocalTier>,
+    /// The Python interpreter (SPEC §10); without it Python functions are refused.
+    pub python: Option<crate::PythonConfig>,
 }
 
 /// The engine, the linker and the defaults every call is run with.
@@ -41,6 +43,8 @@ pub struct Runtime {
     pub(crate) compatibility: String,
     /// One permit per pool slot: a call waits here rather than fail when the pool is full.
     pub(crate) slots: tokio::sync::Semaphore,
+    /// The Python interpreter, started on first use (see [`crate::python`]).
+    pub(crate) python: parking_lot::Mutex<Option<std::sync::Arc<crate::python::Interpreter>>>,
 }
 
 impl Runtime {
@@ -49,21 +53,26 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&config))?;
         spawn_epoch_ticker(&engine);
         let linker = host::linker(&engine)?;
-        let mut hasher = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        // What `prepare` does to a module before compiling it (e.g. the zygote snapshot) is
-        // part of the artefact too: a new faasm-rs version never reuses an older one's.
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        ARTEFACT_FORMAT.hash(&mut hasher);
-        let compatibility = format!("{:016x}", hasher.finish());
         Ok(Self {
             slots: tokio::sync::Semaphore::new(config.max_instances as usize),
+            compatibility: compatibility(&engine),
             engine,
             linker,
             config,
-            compatibility,
+            python: parking_lot::Mutex::new(None),
         })
     }
+}
+
+/// Names the artefacts `engine` can load: its compatibility hash, and what `prepare` does to a
+/// module before compiling it (e.g. the zygote snapshot), so a new faasm-rs version never
+/// reuses an older one's.
+pub(crate) fn compatibility(engine: &Engine) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    ARTEFACT_FORMAT.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 fn engine_config(config: &RuntimeConfig) -> Config {
@@ -86,7 +95,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
+pub(crate) fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("faasm-epoch".into())

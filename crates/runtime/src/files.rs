@@ -8,7 +8,8 @@
 //! | `/` | `<scratch>/call-XXXX/root` (with `tmp/`) | 3 | private, read-write, deleted after the call |
 //! | `faasm:` | the shared files directory (`<data-dir>/files`) | 4 | read-only |
 //! | `/dev` | `<scratch>/dev` (four empty files) | 5 | read-only; reads and writes are intercepted |
-//! | (hidden) | `<scratch>/call-XXXX/faasm` | 6 | the call's private copies of `faasm://` files |
+//! | `/usr/local/lib` | the Python interpreter's library | 6 | Python calls only; read-only |
+//! | (hidden) | `<scratch>/call-XXXX/faasm` | 6 (Python: 7) | the call's private copies of `faasm://` files |
 //!
 //! wasi-libc resolves a path against the preopen with the longest matching prefix, so
 //! `faasm://data/x` (and `faasm:/data/x`) opens `data/x` in the shared directory, `/dev/null`
@@ -44,7 +45,7 @@
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
 //! preopens with `fd_prestat_get` at startup only when the program links file functions): a
 //! call starts with a WASI context without preopens, and the first WASI call naming one of
-//! descriptors 3–6 (every function taking a descriptor is interposed for this: a Proto-Faaslet
+//! descriptors 3–6 (3–7 for Python; every function taking a descriptor is interposed for this: a Proto-Faaslet
 //! snapshot has wasi-libc's table of preopens already filled in, so its first use may be any
 //! of them) swaps in one with them (both share [`GuestClock`], so
 //! guest time does not jump). Call directories come from a small pool that a background thread
@@ -77,7 +78,10 @@ const WASI: &str = "wasi_snapshot_preview1";
 const ROOT_FD: u32 = 3;
 const FAASM_FD: u32 = 4;
 const DEV_FD: u32 = 5;
-const SHADOW_FD: u32 = 6;
+/// Python calls only: the interpreter's standard library and `pyfaasm`.
+const LIBRARY_FD: u32 = 6;
+/// The guest name of the Python library's preopen.
+pub(crate) const LIBRARY_PREOPEN: &str = "/usr/local/lib";
 /// Call directories kept ready by the background thread.
 const POOL: usize = 8;
 
@@ -143,15 +147,18 @@ impl HostMonotonicClock for GuestClock {
 }
 
 /// A call's files: how to build its WASI context, and (once the guest touched the filesystem)
-/// its scratch directories and what its descriptors 3–6 and device descriptors are.
+/// its scratch directories and what its descriptors 3–7 and device descriptors are.
 pub(crate) struct CallFiles {
     shared: PathBuf,
-    program: &'static str,
-    cmdline: Vec<String>,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    /// The Python library directory, for Python calls.
+    library: Option<PathBuf>,
     stdout: CappedPipe,
     /// `None` until the filesystem is set up.
     dirs: Option<CallDirs>,
-    /// Whether descriptors 3–6 are still the preopens (the guest may close or renumber them).
+    /// Whether the preopens are still what their descriptors are (the guest may close or
+    /// renumber them). The Python library needs no tracking: nothing is interposed for it.
     root: bool,
     faasm: bool,
     dev: bool,
@@ -162,18 +169,14 @@ pub(crate) struct CallFiles {
 }
 
 impl CallFiles {
-    /// A call with argv `[program, cmdline...]`, whose stdout and stderr go to `stdout`, and
-    /// which reads the shared files in `shared`.
-    pub(crate) fn new(
-        shared: PathBuf,
-        program: &'static str,
-        cmdline: Vec<String>,
-        stdout: CappedPipe,
-    ) -> Self {
+    /// A call with `argv`, whose stdout and stderr go to `stdout`, and which reads the shared
+    /// files in `shared`.
+    pub(crate) fn new(shared: PathBuf, argv: Vec<String>, stdout: CappedPipe) -> Self {
         Self {
             shared,
-            program,
-            cmdline,
+            argv,
+            env: Vec::new(),
+            library: None,
             stdout,
             dirs: None,
             root: false,
@@ -182,6 +185,23 @@ impl CallFiles {
             shadow: false,
             shadow_used: false,
             devices: Vec::new(),
+        }
+    }
+
+    /// A Python call: the interpreter's `library` preopened read-only at [`LIBRARY_PREOPEN`]
+    /// (descriptor 6, before the hidden one), and `env` as its environment.
+    pub(crate) fn with_python(mut self, library: PathBuf, env: Vec<(String, String)>) -> Self {
+        self.library = Some(library);
+        self.env = env;
+        self
+    }
+
+    /// The hidden directory's descriptor: the last preopen.
+    fn shadow_fd(&self) -> u32 {
+        if self.library.is_some() {
+            LIBRARY_FD + 1
+        } else {
+            LIBRARY_FD
         }
     }
 
@@ -195,8 +215,8 @@ impl CallFiles {
         // Not `allow_blocking_current_thread`: besides file operations it makes a guest's
         // sleep (`poll_oneoff`) block the executor thread that other calls share.
         builder
-            .arg(self.program)
-            .args(&self.cmdline)
+            .args(&self.argv)
+            .envs(&self.env)
             .stdout(self.stdout.clone())
             .stderr(self.stdout.clone())
             .monotonic_clock(GuestClock);
@@ -211,12 +231,15 @@ impl CallFiles {
             fs::create_dir_all(&self.shared)?;
         }
         let mut builder = self.builder();
-        // The order fixes the descriptors: ROOT_FD, FAASM_FD, DEV_FD, SHADOW_FD.
+        // The order fixes the descriptors: ROOT_FD, FAASM_FD, DEV_FD, [LIBRARY_FD], shadow.
         builder
             .preopened_dir(dirs.root(), "/", FsPerms::ReadWrite)?
             .preopened_dir(&self.shared, FAASM_PREOPEN, FsPerms::ReadOnly)?
-            .preopened_dir(&scratch.dev, "/dev", FsPerms::ReadOnly)?
-            .preopened_dir(dirs.shadow(), "/.faasm-local", FsPerms::ReadWrite)?;
+            .preopened_dir(&scratch.dev, "/dev", FsPerms::ReadOnly)?;
+        if let Some(library) = &self.library {
+            builder.preopened_dir(library, LIBRARY_PREOPEN, FsPerms::ReadOnly)?;
+        }
+        builder.preopened_dir(dirs.shadow(), "/.faasm-local", FsPerms::ReadWrite)?;
         self.dirs = Some(dirs);
         (self.root, self.faasm, self.dev, self.shadow) = (true, true, true, true);
         Ok(builder.build_p1())
@@ -228,9 +251,13 @@ impl CallFiles {
                 ROOT_FD => self.root,
                 FAASM_FD => self.faasm,
                 DEV_FD => self.dev,
-                SHADOW_FD => self.shadow,
                 _ => false,
             }
+    }
+
+    /// Whether `fd` is still the hidden directory.
+    fn is_shadow(&self, fd: u32) -> bool {
+        fd == self.shadow_fd() && self.shadow
     }
 
     fn device(&self, fd: u32) -> Option<Device> {
@@ -246,7 +273,7 @@ impl CallFiles {
             ROOT_FD => self.root = false,
             FAASM_FD => self.faasm = false,
             DEV_FD => self.dev = false,
-            SHADOW_FD => self.shadow = false,
+            fd if fd == self.shadow_fd() => self.shadow = false,
             _ => {}
         }
         self.devices.retain(|(d, _)| *d != fd);
@@ -287,9 +314,9 @@ impl CallFiles {
         }
         let writes = rights & RIGHT_FD_WRITE != 0 || oflags & (O_CREAT | O_TRUNC | O_EXCL) != 0;
         match self.shadow_kind(segments) {
-            Kind::File | Kind::Other => return Ok(SHADOW_FD),
+            Kind::File | Kind::Other => return Ok(self.shadow_fd()),
             Kind::Dir if writes || kind(&self.shared, segments) != Kind::Dir => {
-                return Ok(SHADOW_FD);
+                return Ok(self.shadow_fd());
             }
             Kind::Dir => return Ok(FAASM_FD),
             Kind::Missing if !writes || oflags & O_DIRECTORY != 0 => return Ok(FAASM_FD),
@@ -309,7 +336,7 @@ impl CallFiles {
             self.copy_to_shadow(segments).map_err(io_errno)?;
         }
         self.shadow_used = true;
-        Ok(SHADOW_FD)
+        Ok(self.shadow_fd())
     }
 
     /// Creates in the hidden directory the parents of `segments` that exist as directories
@@ -397,8 +424,8 @@ impl CallFiles {
     /// Where a `path_filestat_get` of a `faasm://` path goes.
     fn faasm_stat(&self, segments: &[String]) -> u32 {
         match self.shadow_kind(segments) {
-            Kind::File | Kind::Other => SHADOW_FD,
-            Kind::Dir if kind(&self.shared, segments) != Kind::Dir => SHADOW_FD,
+            Kind::File | Kind::Other => self.shadow_fd(),
+            Kind::Dir if kind(&self.shared, segments) != Kind::Dir => self.shadow_fd(),
             _ => FAASM_FD,
         }
     }
@@ -783,7 +810,7 @@ macro_rules! wasi_call {
 /// its preopens.
 fn ensure_mounted(caller: &mut Caller<'_, CallState>, fd: i32) -> wasmtime::Result<()> {
     let state = caller.data_mut();
-    if state.files.dirs.is_some() || !(3..=6).contains(&fd) {
+    if state.files.dirs.is_some() || !(ROOT_FD as i32..=state.files.shadow_fd() as i32).contains(&fd) {
         return Ok(());
     }
     let wasi = state
@@ -1018,7 +1045,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "fd_prestat_get",
         |mut caller: Caller<'_, CallState>, fd: i32, out: i32| -> wasmtime::Result<i32> {
             ensure_mounted(&mut caller, fd)?;
-            if caller.data().files.is(fd as u32, SHADOW_FD) {
+            if caller.data().files.is_shadow(fd as u32) {
                 return Ok(Errno::Badf as i32);
             }
             wasi_call!(&mut caller, fd_prestat_get(fd, out))
@@ -1033,7 +1060,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
          len: i32|
          -> wasmtime::Result<i32> {
             ensure_mounted(&mut caller, fd)?;
-            if caller.data().files.is(fd as u32, SHADOW_FD) {
+            if caller.data().files.is_shadow(fd as u32) {
                 return Ok(Errno::Badf as i32);
             }
             wasi_call!(&mut caller, fd_prestat_dir_name(fd, path, len))
@@ -1146,7 +1173,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                         return Ok(io_errno(e) as i32);
                     }
                     files.shadow_used = true;
-                    target = SHADOW_FD as i32;
+                    target = files.shadow_fd() as i32;
                 }
                 wasi_call!(
                     &mut caller,
@@ -1180,7 +1207,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                             _ => want == Kind::File,
                         };
                         if own {
-                            target = SHADOW_FD as i32;
+                            target = files.shadow_fd() as i32;
                         }
                     }
                     if want == Kind::File {
@@ -1354,7 +1381,7 @@ mod tests {
         fs::create_dir(shared.path().join("data")).unwrap();
         fs::write(shared.path().join("data/in.txt"), b"shared").unwrap();
         let pipe = CappedPipe::new(1024);
-        let mut files = CallFiles::new(shared.path().to_path_buf(), "x.wasm", Vec::new(), pipe);
+        let mut files = CallFiles::new(shared.path().to_path_buf(), vec!["x.wasm".into()], pipe);
         let read = |files: &CallFiles, path: &str| {
             files
                 .read_file(path)
@@ -1400,7 +1427,7 @@ mod tests {
                 O_CREAT | O_TRUNC,
                 RIGHT_FD_WRITE
             ),
-            Ok(SHADOW_FD)
+            Ok(files.shadow_fd())
         );
         fs::write(
             files

@@ -15,6 +15,8 @@ mod files;
 mod host;
 mod limits;
 mod module;
+mod own_thread;
+mod python;
 mod zygote;
 
 pub use call::{CallInput, CallOutcome};
@@ -24,3 +26,4 @@ pub use engine::{Runtime, RuntimeConfig};
 pub use faasm_state::LocalTier;
 pub use limits::CallLimits;
 pub use module::{FunctionModule, PrepareError};
+pub use python::PythonConfig;

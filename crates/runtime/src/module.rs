@@ -11,16 +11,23 @@ use wasmtime::{ExternType, InstancePre, Module};
 use crate::call::CallState;
 use crate::{Runtime, zygote};
 
-/// A module ready to be instantiated for a call.
+/// A module ready to be instantiated for a call: an uploaded wasm module, or the Python
+/// interpreter with a Python function's snapshot.
 pub struct FunctionModule {
     pub(crate) pre: InstancePre<CallState>,
-    hash: String,
+    pub(crate) hash: String,
+    pub(crate) python: Option<std::sync::Arc<crate::python::PythonFunction>>,
 }
 
 impl FunctionModule {
-    /// Hex SHA-256 of the wasm bytes.
+    /// Hex SHA-256 of the wasm bytes (for Python, of the interpreter and the source).
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// Whether this is a Python function.
+    pub fn is_python(&self) -> bool {
+        self.python.is_some()
     }
 }
 
@@ -53,6 +60,9 @@ pub enum PrepareError {
     /// The artefact cache failed.
     #[error("module cache: {0}")]
     Cache(#[from] std::io::Error),
+    /// This host cannot run it (the Python interpreter is not installed, or failed to start).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Runtime {
@@ -87,7 +97,11 @@ impl Runtime {
         if !cached {
             self.store_artefact(&module, &path)?;
         }
-        Ok(FunctionModule { pre, hash })
+        Ok(FunctionModule {
+            pre,
+            hash,
+            python: None,
+        })
     }
 
     /// Checks the entry point and resolves every import.

@@ -79,9 +79,7 @@ type Failure = String;
 impl Runtime {
     /// Runs the zygote of `wasm` once and returns the initialised module's bytes.
     ///
-    /// Blocks the calling thread: the zygote runs on its own thread with its own
-    /// current-thread executor, so this works from any context (a blocking pool thread, or
-    /// a test calling [`Runtime::prepare`] from inside an async function).
+    /// Blocks the calling thread (see [`crate::own_thread::block_on`]).
     pub(crate) fn snapshot_zygote(&self, wasm: &[u8]) -> Result<Vec<u8>, Failure> {
         let patched = patch_wrappers(wasm);
         let wasm = patched.as_deref().unwrap_or(wasm);
@@ -95,39 +93,27 @@ impl Runtime {
         check_signature(&module)?;
         let linker = self.zygote_linker(&module).map_err(|e| one_line(&e))?;
         let scratch = tempfile::tempdir().map_err(|e| format!("scratch directory: {e}"))?;
-        std::thread::scope(|scope| {
-            let run = scope.spawn(|| {
-                let executor = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("cannot start an executor: {e}"))?;
-                executor.block_on(async {
-                    let (mut store, stdout) = self.zygote_store(scratch.path())?;
-                    let ran = self.run_zygote(&mut store, &linker, &module).await;
-                    let stdout = stdout.contents();
-                    if !stdout.is_empty() {
-                        tracing::debug!(
-                            stdout = %String::from_utf8_lossy(&stdout),
-                            "zygote output (discarded)"
-                        );
-                    }
-                    // A failing zygote's last words usually say why: keep its last line.
-                    let instance = ran.map_err(|reason| match last_line(&stdout) {
-                        Some(line) => format!("{reason} (stdout: {line})"),
-                        None => reason,
-                    })?;
-                    let store = &mut store;
-                    let snapshot = wizer
-                        .snapshot(&cx, &mut Snapshotter { store, instance })
-                        .await
-                        .map_err(|e| format!("snapshot: {}", one_line(&e)))?;
-                    Ok(snapshot)
-                })
-            });
-            match run.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
+        crate::own_thread::block_on(async {
+            let (mut store, stdout) = self.zygote_store(scratch.path())?;
+            let ran = self.run_zygote(&mut store, &linker, &module).await;
+            let stdout = stdout.contents();
+            if !stdout.is_empty() {
+                tracing::debug!(
+                    stdout = %String::from_utf8_lossy(&stdout),
+                    "zygote output (discarded)"
+                );
             }
+            // A failing zygote's last words usually say why: keep its last line.
+            let instance = ran.map_err(|reason| match last_line(&stdout) {
+                Some(line) => format!("{reason} (stdout: {line})"),
+                None => reason,
+            })?;
+            let store = &mut store;
+            let snapshot = wizer
+                .snapshot(&cx, &mut Snapshotter { store, instance })
+                .await
+                .map_err(|e| format!("snapshot: {}", one_line(&e)))?;
+            Ok(snapshot)
         })
     }
 

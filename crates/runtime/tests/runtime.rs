@@ -291,6 +291,7 @@ fn runtime_with(limits: CallLimits) -> Fixture {
         max_instances: 16,
         shared_files_dir: cache.path().join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
+        python: None,
     })
     .expect("runtime");
     Fixture { runtime, cache }
@@ -804,6 +805,7 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
         max_instances: 16,
         shared_files_dir: f.cache.path().join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
+        python: None,
     })
     .unwrap();
     let again = second.prepare(&bytes).unwrap();

@@ -55,6 +55,7 @@ fn setup() -> (Runtime, Arc<LocalTier>, FunctionModule, tempfile::TempDir) {
         max_instances: 4,
         shared_files_dir: cache.path().join("files"),
         state: state.clone(),
+        python: None,
     })
     .unwrap();
     let module = runtime.prepare(&wat::parse_str(GUEST).unwrap()).unwrap();

@@ -111,6 +111,7 @@ fn runtime_in(cache: &std::path::Path, limits: CallLimits) -> Runtime {
         max_instances: 16,
         shared_files_dir: cache.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
+        python: None,
     })
     .expect("runtime")
 }

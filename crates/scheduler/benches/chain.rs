@@ -49,6 +49,7 @@ fn scheduler(dir: &std::path::Path) -> Arc<Scheduler> {
         max_instances: 64,
         shared_files_dir: dir.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
+        python: None,
     })
     .unwrap();
     let store = Arc::new(DataDir::open(dir).unwrap());

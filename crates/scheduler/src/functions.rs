@@ -1,6 +1,6 @@
-//! Uploaded functions, prepared: one [`FunctionModule`] per `user/function` kept in memory and
-//! loaded from storage on first use (e.g. after a restart). An upload replaces the entry before
-//! it answers, so the very next call runs the new code.
+//! Uploaded functions, prepared: one [`FunctionModule`] per wasm or Python `user/function`
+//! kept in memory and loaded from storage on first use (e.g. after a restart). An upload
+//! replaces the entry before it answers, so the very next call runs the new code.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,12 +11,51 @@ use faasm_runtime::{FunctionModule, PrepareError, Runtime};
 use faasm_storage::{Object, ObjectStore};
 use parking_lot::RwLock;
 
+/// The two namespaces of functions: `/f` (WebAssembly) and `/p` (Python source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionKind {
+    Wasm,
+    Python,
+}
+
+impl FunctionKind {
+    fn object<'a>(self, user: &'a str, function: &'a str) -> Object<'a> {
+        match self {
+            Self::Wasm => Object::Function { user, function },
+            Self::Python => Object::Python { user, function },
+        }
+    }
+
+    fn not_found(self, user: &str, function: &str) -> ApiError {
+        match self {
+            Self::Wasm => ApiError::function_not_found(user, function),
+            Self::Python => {
+                ApiError::NotFound(format!("Python function {user}/{function} not found"))
+            }
+        }
+    }
+
+    fn prepare(
+        self,
+        runtime: &Runtime,
+        user: &str,
+        function: &str,
+        bytes: &[u8],
+    ) -> Result<FunctionModule, PrepareError> {
+        match self {
+            Self::Wasm => runtime.prepare(bytes),
+            Self::Python => runtime.prepare_python(user, function, bytes),
+        }
+    }
+}
+
 type Modules = HashMap<String, HashMap<String, Arc<FunctionModule>>>;
 
 pub struct FunctionRegistry {
     runtime: Arc<Runtime>,
     store: Arc<dyn ObjectStore>,
-    modules: RwLock<Modules>,
+    wasm: RwLock<Modules>,
+    python: RwLock<Modules>,
 }
 
 impl FunctionRegistry {
@@ -24,35 +63,48 @@ impl FunctionRegistry {
         Self {
             runtime,
             store,
-            modules: RwLock::default(),
+            wasm: RwLock::default(),
+            python: RwLock::default(),
+        }
+    }
+
+    fn modules(&self, kind: FunctionKind) -> &RwLock<Modules> {
+        match kind {
+            FunctionKind::Wasm => &self.wasm,
+            FunctionKind::Python => &self.python,
         }
     }
 
     /// The prepared module of `user/function`, loading it from storage if needed.
-    pub async fn get(&self, user: &str, function: &str) -> Result<Arc<FunctionModule>, ApiError> {
-        if let Some(module) = self.modules.read().get(user).and_then(|f| f.get(function)) {
+    pub async fn get(
+        &self,
+        kind: FunctionKind,
+        user: &str,
+        function: &str,
+    ) -> Result<Arc<FunctionModule>, ApiError> {
+        let modules = self.modules(kind);
+        if let Some(module) = modules.read().get(user).and_then(|f| f.get(function)) {
             return Ok(module.clone());
         }
         let (runtime, store) = (self.runtime.clone(), self.store.clone());
         let (owned_user, owned_function) = (user.to_owned(), function.to_owned());
         let module = blocking(move || {
-            let object = Object::Function {
-                user: &owned_user,
-                function: &owned_function,
-            };
-            let wasm = store
-                .get(object)?
-                .ok_or_else(|| ApiError::function_not_found(&owned_user, &owned_function))?;
+            let (user, function) = (owned_user.as_str(), owned_function.as_str());
+            let bytes = store
+                .get(kind.object(user, function))?
+                .ok_or_else(|| kind.not_found(user, function))?;
             metrics::counter!("faasm_module_loads_total").increment(1);
-            runtime.prepare(&wasm).map_err(|err| {
-                ApiError::Internal(format!(
-                    "stored function {owned_user}/{owned_function} cannot be loaded: {err}"
-                ))
-            })
+            kind.prepare(&runtime, user, function, &bytes)
+                .map_err(|err| match err {
+                    PrepareError::Unavailable(reason) => ApiError::Unavailable(reason),
+                    err => ApiError::Internal(format!(
+                        "stored function {user}/{function} cannot be loaded: {err}"
+                    )),
+                })
         })
         .await?;
         // An upload that raced with this load wins: keep whatever is there already.
-        let mut modules = self.modules.write();
+        let mut modules = modules.write();
         let entry = modules
             .entry(user.to_owned())
             .or_default()
@@ -61,26 +113,36 @@ impl FunctionRegistry {
         Ok(entry.clone())
     }
 
-    /// Validates, precompiles and stores a module; the next call of `user/function` runs it.
-    pub async fn upload(&self, user: &str, function: &str, wasm: Bytes) -> Result<(), ApiError> {
+    /// Validates and prepares a module (for Python: imports the source and snapshots it), then
+    /// stores it; the next call of `user/function` runs it.
+    pub async fn upload(
+        &self,
+        kind: FunctionKind,
+        user: &str,
+        function: &str,
+        bytes: Bytes,
+    ) -> Result<(), ApiError> {
         let (runtime, store) = (self.runtime.clone(), self.store.clone());
         let (owned_user, owned_function) = (user.to_owned(), function.to_owned());
         let module = blocking(move || {
-            let module = runtime.prepare(&wasm).map_err(|err| match err {
-                PrepareError::Invalid(reason) => {
-                    ApiError::bad_request(format!("Invalid wasm module: {reason}"))
-                }
-                PrepareError::Cache(err) => ApiError::Internal(err.to_string()),
-            })?;
-            let object = Object::Function {
-                user: &owned_user,
-                function: &owned_function,
-            };
-            store.put(object, &wasm)?;
+            let (user, function) = (owned_user.as_str(), owned_function.as_str());
+            let module = kind
+                .prepare(&runtime, user, function, &bytes)
+                .map_err(|err| match (err, kind) {
+                    (PrepareError::Invalid(reason), FunctionKind::Wasm) => {
+                        ApiError::bad_request(format!("Invalid wasm module: {reason}"))
+                    }
+                    (PrepareError::Invalid(reason), FunctionKind::Python) => {
+                        ApiError::bad_request(reason)
+                    }
+                    (PrepareError::Unavailable(reason), _) => ApiError::Unavailable(reason),
+                    (PrepareError::Cache(err), _) => ApiError::Internal(err.to_string()),
+                })?;
+            store.put(kind.object(user, function), &bytes)?;
             Ok(module)
         })
         .await?;
-        self.modules
+        self.modules(kind)
             .write()
             .entry(user.to_owned())
             .or_default()
@@ -89,9 +151,9 @@ impl FunctionRegistry {
     }
 
     /// Removes a function; `false` if there was none.
-    pub fn delete(&self, user: &str, function: &str) -> Result<bool, ApiError> {
-        let deleted = self.store.delete(Object::Function { user, function })?;
-        if let Some(functions) = self.modules.write().get_mut(user) {
+    pub fn delete(&self, kind: FunctionKind, user: &str, function: &str) -> Result<bool, ApiError> {
+        let deleted = self.store.delete(kind.object(user, function))?;
+        if let Some(functions) = self.modules(kind).write().get_mut(user) {
             functions.remove(function);
         }
         Ok(deleted)

@@ -21,7 +21,7 @@ use faasm_runtime::{CallInput, Entry, FunctionModule, Runtime};
 use faasm_storage::ObjectStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-pub use functions::FunctionRegistry;
+pub use functions::{FunctionKind, FunctionRegistry};
 use ids::CallIds;
 use results::ResultsRegistry;
 use session::CallSession;
@@ -83,13 +83,15 @@ impl Scheduler {
         self: &Arc<Self>,
         call: CallRequest,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
-        if call.python {
-            return Err(ApiError::NotImplemented("Python functions".into()));
-        }
         if call.mpi_world_size.is_some() {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
-        let module = self.functions.get(&call.user, &call.function).await?;
+        let kind = if call.python {
+            FunctionKind::Python
+        } else {
+            FunctionKind::Wasm
+        };
+        let module = self.functions.get(kind, &call.user, &call.function).await?;
         self.start(module, call, Entry::Main, 0)
     }
 

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use faasm_api::{CallId, CallRequest, CallResult, CallStatus, validate_name};
-use faasm_runtime::{BoxFuture, CallHost, ChainTarget, Entry, FunctionModule};
+use faasm_runtime::{BoxFuture, CallHost, ChainTarget, FunctionModule};
 use parking_lot::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::Scheduler;
+use crate::{FunctionKind, Scheduler};
 
 pub(crate) struct CallSession {
     scheduler: Arc<Scheduler>,
@@ -78,21 +78,20 @@ impl CallHost for CallSession {
                     validate_name("function", name).map_err(|e| e.to_string())?;
                     let functions = self.scheduler.functions();
                     let module = functions
-                        .get(&self.user, name)
+                        .get(FunctionKind::Wasm, &self.user, name)
                         .await
                         .map_err(|e| e.to_string())?;
                     (module, name.to_owned(), Entry::Main)
                 }
-                ChainTarget::SameModule(index) => (
-                    self.module.clone(),
-                    self.function.clone(),
-                    Entry::Table(index),
-                ),
+                ChainTarget::SameModule(entry) => {
+                    (self.module.clone(), self.function.clone(), entry)
+                }
             };
             let call = CallRequest {
                 user: self.user.clone(),
                 function,
                 input,
+                python: module.is_python(),
                 ..Default::default()
             };
             let (id, _) = self

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use faasm_api::{ApiError, FilePath, StateKey, validate_name};
+use faasm_scheduler::FunctionKind;
 use faasm_storage::{Listing, Object};
 
 use crate::App;
@@ -71,7 +72,7 @@ async fn put_function(
     let wasm = read_body(&headers, body, app.limits.wasm).await?;
     app.scheduler
         .functions()
-        .upload(&user, &function, wasm)
+        .upload(FunctionKind::Wasm, &user, &function, wasm)
         .await?;
     tracing::info!(%user, %function, "function uploaded");
     ok("Function upload complete\n")
@@ -96,7 +97,8 @@ async fn delete_function(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let existed = blocking(|| app.scheduler.functions().delete(&user, &function))?;
+    let functions = app.scheduler.functions();
+    let existed = blocking(|| functions.delete(FunctionKind::Wasm, &user, &function))?;
     deleted(existed, || format!("Function {user}/{function}"))
 }
 
@@ -121,11 +123,11 @@ async fn put_python(
 ) -> Reply {
     names(&user, &function)?;
     let source = read_body(&headers, body, app.limits.upload).await?;
-    let object = Object::Python {
-        user: &user,
-        function: &function,
-    };
-    blocking(|| app.store.put(object, &source))?;
+    app.scheduler
+        .functions()
+        .upload(FunctionKind::Python, &user, &function, source)
+        .await?;
+    tracing::info!(%user, %function, "Python function uploaded");
     ok("Python function upload complete\n")
 }
 
@@ -150,12 +152,8 @@ async fn delete_python(
     Path((user, function)): Path<(String, String)>,
 ) -> Reply {
     names(&user, &function)?;
-    let existed = blocking(|| {
-        app.store.delete(Object::Python {
-            user: &user,
-            function: &function,
-        })
-    })?;
+    let functions = app.scheduler.functions();
+    let existed = blocking(|| functions.delete(FunctionKind::Python, &user, &function))?;
     deleted(existed, || format!("Python function {user}/{function}"))
 }
 

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faasm_api::CallId;
+use faasm_api::{CallId, CallResult};
 use wasmtime::{Caller, Linker};
 
 use super::{MODULE, memory};
 use crate::call::CallState;
-use crate::chain::{CallHost, ChainTarget};
+use crate::chain::{CallHost, ChainTarget, Entry};
 
 pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
@@ -44,7 +44,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                     Bytes::copy_from_slice(&data[memory::range(data, input, len)?])
                 };
                 let host = host(&caller)?;
-                let id = host.chain(ChainTarget::SameModule(index), input).await;
+                let target = ChainTarget::SameModule(Entry::Table(index));
+                let id = host.chain(target, input).await;
                 guest_id(id.map_err(wasmtime::Error::msg)?)
             })
         },
@@ -59,12 +60,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                     .await_call(CallId::from(id))
                     .await
                     .map_err(wasmtime::Error::msg)?;
-                Ok(if result.succeeded() {
-                    result.return_value
-                } else {
-                    // SPEC §4: 1 on failure or timeout, whatever the exit code was.
-                    result.return_value.max(1)
-                })
+                Ok(awaited_return_value(&result))
             })
         },
     )?;
@@ -78,6 +74,16 @@ fn host(caller: &Caller<'_, CallState>) -> wasmtime::Result<Arc<dyn CallHost>> {
         .host
         .clone()
         .ok_or_else(|| wasmtime::format_err!("chaining is not available to this call"))
+}
+
+/// What awaiting a call returns to the guest: its return value, and 1 on failure or timeout
+/// whatever the exit code was (SPEC §4).
+pub(crate) fn awaited_return_value(result: &CallResult) -> i32 {
+    if result.succeeded() {
+        result.return_value
+    } else {
+        result.return_value.max(1)
+    }
 }
 
 /// Guests hold call ids as 32-bit integers.

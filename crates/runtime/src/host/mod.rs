@@ -3,9 +3,11 @@
 
 mod chain;
 mod io;
-mod memory;
-mod pending;
+pub(crate) mod memory;
+mod faasm_python_runner;
 pub(crate) mod state;
+
+pub(crate) use chain::awaited_return_value;
 
 use wasmtime::{Engine, Linker};
 
@@ -21,6 +23,6 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     io::add_to_linker(&mut linker)?;
     chain::add_to_linker(&mut linker)?;
     state::add_to_linker(&mut linker)?;
-    pending::add_to_linker(&mut linker)?;
+    faasm_python_runner::add_to_linker(&mut linker)?;
     Ok(linker)
 }

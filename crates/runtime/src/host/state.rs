@@ -316,24 +316,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
-                match c.data_mut().state.locks.get_mut(&key) {
-                    Some(Held::Read { depth, .. }) => *depth += 1,
-                    Some(Held::Write(_)) => wasmtime::bail!(
-                        "lock_state_read: this call already holds the write lock of state key {}",
-                        show(&key)
-                    ),
-                    None => {
-                        let host = c.data().host.clone();
-                        let guard = crate::chain::idle(host.as_ref(), value.lock_read()).await;
-                        let held = Held::Read {
-                            _guard: guard,
-                            depth: 1,
-                        };
-                        c.data_mut().state.locks.insert(key.clone(), held);
-                    }
-                }
-                let v = sync_in(&mut c, &key, &value).await?;
-                refresh(&mut c, &key, &v)
+                lock_read(&mut c, &key, &value).await
             })
         },
     )?;
@@ -343,18 +326,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, _) = open(&mut c, key)?;
-                let locks = &mut c.data_mut().state.locks;
-                match locks.get_mut(&key) {
-                    Some(Held::Read { depth, .. }) if *depth > 1 => *depth -= 1,
-                    Some(Held::Read { .. }) => {
-                        locks.remove(&key);
-                    }
-                    _ => wasmtime::bail!(
-                        "unlock_state_read: this call holds no read lock of state key {}",
-                        show(&key)
-                    ),
-                }
-                Ok(())
+                unlock_read(&mut c, &key)
             })
         },
     )?;
@@ -364,20 +336,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
-                if c.data().state.locks.contains_key(&key) {
-                    wasmtime::bail!(
-                        "lock_state_write: this call already holds a lock of state key {}",
-                        show(&key)
-                    );
-                }
-                let host = c.data().host.clone();
-                let lock = crate::chain::idle(host.as_ref(), value.lock_write()).await?;
-                c.data_mut()
-                    .state
-                    .locks
-                    .insert(key.clone(), Held::Write(lock));
-                let v = sync_in(&mut c, &key, &value).await?;
-                refresh(&mut c, &key, &v)
+                lock_write(&mut c, &key, &value).await
             })
         },
     )?;
@@ -387,22 +346,101 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
-                let Some(Held::Write(_)) = c.data().state.locks.get(&key) else {
-                    wasmtime::bail!(
-                        "unlock_state_write: this call holds no write lock of state key {}",
-                        show(&key)
-                    );
-                };
-                // Pointer writes reach the local copy before others may read it.
-                drop(sync_in(&mut c, &key, &value).await?);
-                if let Some(Held::Write(lock)) = c.data_mut().state.locks.remove(&key) {
-                    lock.release().await;
-                }
-                Ok(())
+                unlock_write(&mut c, &key, &value).await
             })
         },
     )?;
     Ok(())
+}
+
+/// Takes a read lock of `key` (read locks nest within a call), without holding a worker while
+/// it waits.
+pub(crate) async fn lock_read(
+    c: &mut Caller<'_, CallState>,
+    key: &StateKey,
+    value: &Arc<KeyValue>,
+) -> wasmtime::Result<()> {
+    match c.data_mut().state.locks.get_mut(key) {
+        Some(Held::Read { depth, .. }) => *depth += 1,
+        Some(Held::Write(_)) => wasmtime::bail!(
+            "lock_state_read: this call already holds the write lock of state key {}",
+            show(key)
+        ),
+        None => {
+            let host = c.data().host.clone();
+            let guard = crate::chain::idle(host.as_ref(), value.lock_read()).await;
+            let held = Held::Read {
+                _guard: guard,
+                depth: 1,
+            };
+            c.data_mut().state.locks.insert(key.clone(), held);
+        }
+    }
+    let v = sync_in(c, key, value).await?;
+    refresh(c, key, &v)
+}
+
+pub(crate) fn unlock_read(c: &mut Caller<'_, CallState>, key: &StateKey) -> wasmtime::Result<()> {
+    let locks = &mut c.data_mut().state.locks;
+    match locks.get_mut(key) {
+        Some(Held::Read { depth, .. }) if *depth > 1 => *depth -= 1,
+        Some(Held::Read { .. }) => {
+            locks.remove(key);
+        }
+        _ => wasmtime::bail!(
+            "unlock_state_read: this call holds no read lock of state key {}",
+            show(key)
+        ),
+    }
+    Ok(())
+}
+
+/// Takes the write lock of `key` (across hosts with Redis), without holding a worker while it
+/// waits.
+pub(crate) async fn lock_write(
+    c: &mut Caller<'_, CallState>,
+    key: &StateKey,
+    value: &Arc<KeyValue>,
+) -> wasmtime::Result<()> {
+    if c.data().state.locks.contains_key(key) {
+        wasmtime::bail!(
+            "lock_state_write: this call already holds a lock of state key {}",
+            show(key)
+        );
+    }
+    let host = c.data().host.clone();
+    let lock = crate::chain::idle(host.as_ref(), value.lock_write()).await?;
+    c.data_mut()
+        .state
+        .locks
+        .insert(key.clone(), Held::Write(lock));
+    let v = sync_in(c, key, value).await?;
+    refresh(c, key, &v)
+}
+
+pub(crate) async fn unlock_write(
+    c: &mut Caller<'_, CallState>,
+    key: &StateKey,
+    value: &Arc<KeyValue>,
+) -> wasmtime::Result<()> {
+    let Some(Held::Write(_)) = c.data().state.locks.get(key) else {
+        wasmtime::bail!(
+            "unlock_state_write: this call holds no write lock of state key {}",
+            show(key)
+        );
+    };
+    // Pointer writes reach the local copy before others may read it.
+    drop(sync_in(c, key, value).await?);
+    if let Some(Held::Write(lock)) = c.data_mut().state.locks.remove(key) {
+        lock.release().await;
+    }
+    Ok(())
+}
+
+/// This host's copy of the calling user's `key`.
+pub(crate) fn value(c: &Caller<'_, CallState>, key: &StateKey) -> Arc<KeyValue> {
+    let call = c.data();
+    call.state.tier.value(&call.user, key)
 }
 
 /// The key at `ptr` (a NUL-terminated string) and this host's copy of it.
@@ -414,8 +452,7 @@ fn open(c: &mut Caller<'_, CallState>, ptr: u32) -> wasmtime::Result<(StateKey, 
         wasmtime::bail!("state key at {ptr:#x} is not NUL-terminated inside linear memory");
     };
     let key = StateKey::new(&tail[..len]).map_err(|e| wasmtime::format_err!("{e}"))?;
-    let call = c.data();
-    let value = call.state.tier.value(&call.user, &key);
+    let value = value(c, &key);
     Ok((key, value))
 }
 
