@@ -2,8 +2,9 @@
 //!
 //! The same load client drives two targets in one run: a trivial in-process HTTP server (the
 //! baseline: what this machine's HTTP stack can do at all) and a faasm invoke server running an
-//! echo function. The ratio between the two is the number that matters; absolute figures depend on
-//! the machine.
+//! echo function (`--workload`: a wasm echo, a Python echo, or a Python function that solves a
+//! linear system with numpy before echoing). The ratio between the two is the number that
+//! matters; absolute figures depend on the machine.
 //!
 //! By default the faasm server is a child `faasm serve` on free loopback ports with a throwaway data
 //! directory; `--invoke-url` (and `--upload-url`) point the benchmark at a running server instead.
@@ -28,13 +29,65 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-/// The invoke request every benchmark call sends.
-const INVOKE_BODY: &[u8] = br#"{"user":"bench","function":"echo","input_data":"hello"}"#;
-/// What the echo function answers, and what the baseline answers too, so both targets move the
+/// What the echo functions answer, and what the baseline answers too, so both targets move the
 /// same bytes.
 const EXPECTED_BODY: &[u8] = b"hello";
-const ECHO_USER: &str = "bench";
-const ECHO_FUNCTION: &str = "echo";
+
+/// A numpy computation, then the input echoed.
+const NUMPY_PY: &str = r#"
+import numpy as np
+from pyfaasm.core import get_input, set_output
+
+A = np.array([[3.0, 2.0, -1.0], [2.0, -2.0, 4.0], [-1.0, 0.5, -1.0]])
+B = np.array([1.0, -2.0, 0.0])
+
+
+def faasm_main():
+    x = np.linalg.solve(A, B)
+    assert abs(x[2] + 2.0) < 1e-9
+    set_output(get_input())
+"#;
+
+/// The function every benchmark call runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Workload {
+    /// A WebAssembly echo (WAT).
+    Echo,
+    /// examples/python/echo.py.
+    PythonEcho,
+    /// `np.linalg.solve` of a 3x3 system, then an echo.
+    PythonNumpy,
+}
+
+impl Workload {
+    /// Where it is uploaded and what is uploaded.
+    fn upload(self) -> (&'static str, Vec<u8>) {
+        match self {
+            Self::Echo => (
+                "/f/bench/echo",
+                wat::parse_str(ECHO_WAT).expect("the echo module is valid WAT"),
+            ),
+            Self::PythonEcho => (
+                "/p/bench/echo",
+                include_bytes!("../../examples/python/echo.py").to_vec(),
+            ),
+            Self::PythonNumpy => ("/p/bench/numpy", NUMPY_PY.as_bytes().to_vec()),
+        }
+    }
+
+    /// The invoke request every call sends.
+    fn invoke_body(self) -> &'static [u8] {
+        match self {
+            Self::Echo => br#"{"user":"bench","function":"echo","input_data":"hello"}"#,
+            Self::PythonEcho => {
+                br#"{"python":true,"py_user":"bench","py_func":"echo","input_data":"hello"}"#
+            }
+            Self::PythonNumpy => {
+                br#"{"python":true,"py_user":"bench","py_func":"numpy","input_data":"hello"}"#
+            }
+        }
+    }
+}
 
 /// Copies the call's input to its output.
 const ECHO_WAT: &str = r#"
@@ -72,8 +125,11 @@ pub struct BenchArgs {
     /// Worker threads of the load client's runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// The function the faasm server runs.
+    #[arg(long, value_enum, default_value = "echo")]
+    workload: Workload,
     /// Benchmark a running invoke server instead of starting one (e.g. http://127.0.0.1:8080).
-    /// Without `--upload-url` the function bench/echo must already be uploaded.
+    /// Without `--upload-url` the workload's function must already be uploaded.
     #[arg(long)]
     invoke_url: Option<String>,
     /// Upload server of the running deployment given by `--invoke-url`.
@@ -110,8 +166,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (Some(child), Some(upload), invoke)
         }
     };
-    let faasm = Target::parse("faasm", &invoke_url)?;
-    client.block_on(prepare_faasm(upload_url.as_deref(), &faasm))?;
+    let mut faasm = Target::parse("faasm", &invoke_url)?;
+    faasm.invoke_body = Bytes::from_static(args.workload.invoke_body());
+    client.block_on(prepare_faasm(upload_url.as_deref(), args.workload, &faasm))?;
 
     let mut runs = Vec::new();
     for &connections in &args.connections {
@@ -166,6 +223,7 @@ struct Target {
     /// The `Host` header value.
     authority: String,
     path: String,
+    invoke_body: Bytes,
 }
 
 impl Target {
@@ -190,6 +248,7 @@ impl Target {
             addr,
             authority: authority.to_string(),
             path: uri.path().to_owned(),
+            invoke_body: Bytes::new(),
         })
     }
 
@@ -204,11 +263,7 @@ impl Target {
     }
 
     fn invoke_request(&self) -> Request<Full<Bytes>> {
-        self.request(
-            Method::POST,
-            "application/json",
-            Bytes::from_static(INVOKE_BODY),
-        )
+        self.request(Method::POST, "application/json", self.invoke_body.clone())
     }
 }
 
@@ -346,20 +401,22 @@ fn wait_for_listening(stdout: ChildStdout) -> anyhow::Result<(String, String)> {
     }
 }
 
-/// Uploads the echo function (when there is an upload server to talk to) and checks one call.
-async fn prepare_faasm(upload_url: Option<&str>, faasm: &Target) -> anyhow::Result<()> {
+/// Uploads the workload's function (when there is an upload server to talk to; the first Python
+/// upload on a machine compiles the interpreter, which takes minutes) and checks one call.
+async fn prepare_faasm(
+    upload_url: Option<&str>,
+    workload: Workload,
+    faasm: &Target,
+) -> anyhow::Result<()> {
     if let Some(upload_url) = upload_url {
-        let url = format!(
-            "{}/f/{ECHO_USER}/{ECHO_FUNCTION}",
-            upload_url.trim_end_matches('/')
-        );
-        let wasm = wat::parse_str(ECHO_WAT).expect("the echo module is valid WAT");
+        let (path, bytes) = workload.upload();
+        let url = format!("{}{path}", upload_url.trim_end_matches('/'));
         let upload = Target::parse("upload", &url)?;
-        let request = upload.request(Method::PUT, "application/wasm", wasm.into());
+        let request = upload.request(Method::PUT, "application/octet-stream", bytes.into());
         let (status, body) = exchange(&mut connect(upload.addr).await?, request).await?;
         ensure!(
             status.is_success(),
-            "uploading the echo function to {url} failed: {status} {}",
+            "uploading the {workload:?} function to {url} failed: {status} {}",
             String::from_utf8_lossy(&body)
         );
     }
@@ -367,7 +424,7 @@ async fn prepare_faasm(upload_url: Option<&str>, faasm: &Target) -> anyhow::Resu
     let (status, body) = exchange(&mut sender, faasm.invoke_request()).await?;
     ensure!(
         status == StatusCode::OK && body == EXPECTED_BODY,
-        "the echo check call failed: {status} {:?}",
+        "the {workload:?} check call failed: {status} {:?}",
         String::from_utf8_lossy(&body)
     );
     Ok(())

@@ -121,7 +121,10 @@ impl Server {
         body: impl Into<reqwest::blocking::Body>,
         timeout: Duration,
     ) -> Reply {
-        send(self.http.request(method, url).body(body).timeout(timeout), url)
+        send(
+            self.http.request(method, url).body(body).timeout(timeout),
+            url,
+        )
     }
 
     pub fn put(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> Reply {

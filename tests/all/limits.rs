@@ -81,7 +81,7 @@ fn traps_fail_the_call_with_a_clear_reason() {
         ("trap", "Call failed: trap: "),
         (
             "python",
-            "Call failed: not implemented yet: __faasm_chain_py",
+            "Call failed: __faasm_chain_py belongs to Faasm's C Python runner",
         ),
         ("oob", "Call failed: pointer out of bounds"),
     ];

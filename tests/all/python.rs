@@ -37,7 +37,8 @@ fn function_source(name: &str) -> String {
 
 /// Calls the Python function `demo/function` synchronously.
 fn call_python(server: &Server, function: &str, input: &str) -> Reply {
-    server.post(json!({"python": true, "py_user": "demo", "py_func": function, "input_data": input}))
+    server
+        .post(json!({"python": true, "py_user": "demo", "py_func": function, "input_data": input}))
 }
 
 #[test]
@@ -79,10 +80,7 @@ fn stdout_comes_before_the_output() {
     upload_ok(&server, "hello", &example("hello.py"));
     let reply = call_python(&server, "hello", "faasm");
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(
-        reply.text(),
-        "Hello faasm from Python 3.15\ngreeted faasm"
-    );
+    assert_eq!(reply.text(), "Hello faasm from Python 3.15\ngreeted faasm");
     let json = server
         .post_json(json!({"python": true, "py_user": "demo", "py_func": "hello"}))
         .json();
@@ -100,9 +98,18 @@ fn an_exception_fails_the_call_with_its_traceback() {
     assert_eq!(reply.status, 500);
     let text = reply.text();
     assert!(text.starts_with("before\n"), "{text}");
-    assert!(text.contains("Traceback (most recent call last):"), "{text}");
-    assert!(text.contains("File \"demo/raises.py\", line 2, in helper"), "{text}");
-    assert!(text.contains("raise ValueError(f'bad value {x}')"), "{text}");
+    assert!(
+        text.contains("Traceback (most recent call last):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("File \"demo/raises.py\", line 2, in helper"),
+        "{text}"
+    );
+    assert!(
+        text.contains("raise ValueError(f'bad value {x}')"),
+        "{text}"
+    );
     assert!(
         text.ends_with("Call failed: ValueError: bad value 42"),
         "{text}"
@@ -124,8 +131,15 @@ fn return_values_and_exit_codes() {
     assert_eq!(reply.text(), "Call failed (return value=3)");
     assert_eq!(reply.header("x-faasm-return-value").as_deref(), Some("3"));
 
-    upload_ok(&server, "exits", "import sys\ndef faasm_main():\n    sys.exit(4)\n");
-    assert_eq!(call_python(&server, "exits", "").text(), "Call failed (return value=4)");
+    upload_ok(
+        &server,
+        "exits",
+        "import sys\ndef faasm_main():\n    sys.exit(4)\n",
+    );
+    assert_eq!(
+        call_python(&server, "exits", "").text(),
+        "Call failed (return value=4)"
+    );
 
     upload_ok(&server, "zero", "def faasm_main():\n    return 0\n");
     assert_eq!(call_python(&server, "zero", "").status, 200);
@@ -214,13 +228,20 @@ fn bad_sources_are_refused_at_upload_and_not_stored() {
     let reply = upload_python(&server, "demo", "bad", "raise SystemExit(2)\n");
     assert_eq!(reply.status, 400, "{}", reply.text());
     upload_ok(&server, "echo", &example("echo.py"));
-    assert_eq!(call_python(&server, "echo", "still here").text(), "still here");
+    assert_eq!(
+        call_python(&server, "echo", "still here").text(),
+        "still here"
+    );
 }
 
 #[test]
 fn a_spinning_function_times_out_and_others_still_run() {
     let server = Server::start(&["--call-timeout", "1", "--workers", "1"]);
-    upload_ok(&server, "spin", "def faasm_main():\n    while True:\n        pass\n");
+    upload_ok(
+        &server,
+        "spin",
+        "def faasm_main():\n    while True:\n        pass\n",
+    );
     upload_ok(&server, "echo", &example("echo.py"));
     let id: u64 = server
         .post(json!({"python": true, "py_user": "demo", "py_func": "spin", "async": true}))
@@ -228,7 +249,10 @@ fn a_spinning_function_times_out_and_others_still_run() {
         .parse()
         .unwrap();
     // On one worker the spinning call yields at every epoch tick.
-    assert_eq!(call_python(&server, "echo", "meanwhile").text(), "meanwhile");
+    assert_eq!(
+        call_python(&server, "echo", "meanwhile").text(),
+        "meanwhile"
+    );
     let status = wait_for(&server, id);
     assert_eq!(status.text(), "FAILED: Call failed: timed out after 1s");
 }
@@ -244,7 +268,9 @@ fn memory_and_output_limits_hold() {
     let reply = call_python(&server, "hog", "");
     assert_eq!(reply.status, 500);
     assert!(
-        reply.text().contains("Call failed: memory limit of 268435456 bytes exceeded"),
+        reply
+            .text()
+            .contains("Call failed: memory limit of 268435456 bytes exceeded"),
         "{}",
         reply.text()
     );
@@ -256,12 +282,18 @@ fn memory_and_output_limits_hold() {
     let reply = call_python(&server, "big", "");
     assert_eq!(reply.status, 500);
     assert!(
-        reply.text().contains("FaasmError: output of 2048 bytes exceeds the limit of 1024 bytes"),
+        reply
+            .text()
+            .contains("FaasmError: output of 2048 bytes exceeds the limit of 1024 bytes"),
         "{}",
         reply.text()
     );
     // Endless printing is capped like any call's stdout.
-    upload_ok(&server, "chatty", "def faasm_main():\n    for i in range(10**6):\n        print('spam' * 20)\n");
+    upload_ok(
+        &server,
+        "chatty",
+        "def faasm_main():\n    for i in range(10**6):\n        print('spam' * 20)\n",
+    );
     let reply = call_python(&server, "chatty", "");
     assert_eq!(reply.status, 200);
     assert!(reply.body.len() < (1 << 20) + 1024, "{}", reply.body.len());
@@ -270,12 +302,19 @@ fn memory_and_output_limits_hold() {
 #[test]
 fn state_written_by_c_is_read_by_python_and_back() {
     let server = Server::start(&[]);
-    server.upload("demo", "c_counter", &compile("tests/functions/state_counter.c"));
+    server.upload(
+        "demo",
+        "c_counter",
+        &compile("tests/functions/state_counter.c"),
+    );
     upload_ok(&server, "py_counter", &function_source("state_counter.py"));
     let mut expected = 0;
     for round in 0..3 {
         expected += 1;
-        assert_eq!(server.call("demo", "c_counter", "shared").text(), expected.to_string());
+        assert_eq!(
+            server.call("demo", "c_counter", "shared").text(),
+            expected.to_string()
+        );
         expected += 1;
         let reply = call_python(&server, "py_counter", "shared");
         assert_eq!(reply.text(), expected.to_string(), "round {round}");
@@ -336,7 +375,9 @@ fn a_python_function_chains_its_own_entries() {
     upload_ok(&server, "bad_chain", source);
     let reply = call_python(&server, "bad_chain", "");
     assert!(
-        reply.text().ends_with("Call failed: ValueError: chain: 'nope' is not a function defined in this module"),
+        reply.text().ends_with(
+            "Call failed: ValueError: chain: 'nope' is not a function defined in this module"
+        ),
         "{}",
         reply.text()
     );
@@ -345,7 +386,11 @@ fn a_python_function_chains_its_own_entries() {
 #[test]
 fn cmdline_becomes_sys_argv() {
     let server = Server::start(&[]);
-    upload_ok(&server, "argv", "import sys\ndef faasm_main():\n    print(sys.argv)\n");
+    upload_ok(
+        &server,
+        "argv",
+        "import sys\ndef faasm_main():\n    print(sys.argv)\n",
+    );
     let reply = server.post(json!({"python": true, "py_user": "demo", "py_func": "argv",
                                    "cmdline": "a b"}));
     assert_eq!(reply.text(), "['demo/argv.py', 'a', 'b']\n");
@@ -356,13 +401,24 @@ fn the_cli_uploads_and_invokes_python() {
     let server = Server::start(&[]);
     let file = format!("{}/examples/python/hello.py", env!("CARGO_MANIFEST_DIR"));
     let out = server.cli(&["upload", "demo", "hello", &file]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Python function upload complete\n");
-    let out = server.cli(&["invoke", "demo", "hello", "--python", "-i", "cli"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "Hello cli from Python 3.15\ngreeted cli\n"
+        "Python function upload complete\n"
+    );
+    let out = server.cli(&["invoke", "demo", "hello", "--python", "-i", "cli"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello cli from Python 3.15\ngreeted cli"
     );
 }
 
@@ -373,7 +429,10 @@ fn python_functions_survive_a_restart() {
     upload_ok(&server, "solve", &example("solve.py"));
     server.stop();
     let server = Server::start_in(data.path(), &[]);
-    assert_eq!(call_python(&server, "solve", "[1, -2, 0]").text(), "[1.0, -2.0, -2.0]");
+    assert_eq!(
+        call_python(&server, "solve", "[1, -2, 0]").text(),
+        "[1.0, -2.0, -2.0]"
+    );
 }
 
 #[test]

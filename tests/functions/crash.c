@@ -1,5 +1,5 @@
-// Traps: input "trap" hits unreachable; "python" calls a host function that is not there yet;
-// "oob" hands the host a pointer outside linear memory.
+// Traps: input "trap" hits unreachable; "python" calls an import of Faasm's C Python runner,
+// which faasm-rs links but does not provide; "oob" hands the host a pointer outside memory.
 #include <faasm/faasm.h>
 #include <string.h>
 

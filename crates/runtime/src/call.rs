@@ -105,9 +105,9 @@ impl Runtime {
                     let function = table_function(&instance, &mut store, *index)?;
                     function.call_async(&mut store, ()).await
                 }
-                (None, Entry::Python(_)) => {
-                    Err(wasmtime::format_err!("a Python entry needs a Python function"))
-                }
+                (None, Entry::Python(_)) => Err(wasmtime::format_err!(
+                    "a Python entry needs a Python function"
+                )),
             };
             crate::host::state::end_call(&mut store, &instance).await;
             result

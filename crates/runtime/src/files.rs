@@ -810,7 +810,9 @@ macro_rules! wasi_call {
 /// its preopens.
 fn ensure_mounted(caller: &mut Caller<'_, CallState>, fd: i32) -> wasmtime::Result<()> {
     let state = caller.data_mut();
-    if state.files.dirs.is_some() || !(ROOT_FD as i32..=state.files.shadow_fd() as i32).contains(&fd) {
+    if state.files.dirs.is_some()
+        || !(ROOT_FD as i32..=state.files.shadow_fd() as i32).contains(&fd)
+    {
         return Ok(());
     }
     let wasi = state

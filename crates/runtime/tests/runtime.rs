@@ -688,13 +688,17 @@ async fn an_initial_memory_over_the_cap_fails_the_call_not_the_runtime() {
 }
 
 #[tokio::test]
-async fn an_unimplemented_import_traps_with_its_name() {
+async fn faasm_python_runner_imports_trap_with_their_name() {
     let f = runtime_with(limits());
     let outcome = f.call(CHAIN_PY, b"", &[]).await;
     assert_eq!(outcome.return_value, 1);
     assert_eq!(
         outcome.error.as_deref(),
-        Some("Call failed: not implemented yet: __faasm_chain_py")
+        Some(
+            "Call failed: __faasm_chain_py belongs to Faasm's C Python runner, which faasm-rs \
+             does not use: upload Python source to /p/{user}/{function} and call pyfaasm from \
+             it instead"
+        )
     );
 }
 

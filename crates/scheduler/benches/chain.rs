@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use faasm_api::CallRequest;
 use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
-use faasm_scheduler::{Scheduler, SchedulerConfig};
+use faasm_scheduler::{FunctionKind, Scheduler, SchedulerConfig};
 use faasm_storage::DataDir;
 
 const ROUNDS: u32 = 100;
@@ -84,11 +84,21 @@ fn chain_round_trip(c: &mut Criterion) {
     tokio.block_on(async {
         let functions = scheduler.functions();
         functions
-            .upload("bench", "echo", wat::parse_str(ECHO).unwrap().into())
+            .upload(
+                FunctionKind::Wasm,
+                "bench",
+                "echo",
+                wat::parse_str(ECHO).unwrap().into(),
+            )
             .await
             .unwrap();
         functions
-            .upload("bench", "parent", wat::parse_str(PARENT).unwrap().into())
+            .upload(
+                FunctionKind::Wasm,
+                "bench",
+                "parent",
+                wat::parse_str(PARENT).unwrap().into(),
+            )
             .await
             .unwrap();
         let result = scheduler.invoke(call("parent")).await.unwrap();

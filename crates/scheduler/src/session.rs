@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use faasm_api::{CallId, CallRequest, CallResult, CallStatus, validate_name};
-use faasm_runtime::{BoxFuture, CallHost, ChainTarget, FunctionModule};
+use faasm_runtime::{BoxFuture, CallHost, ChainTarget, Entry, FunctionModule};
 use parking_lot::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
 

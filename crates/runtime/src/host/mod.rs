@@ -2,9 +2,9 @@
 //! SPEC §4. Each concern has its own module; [`linker`] puts them together once per engine.
 
 mod chain;
+mod faasm_python_runner;
 mod io;
 pub(crate) mod memory;
-mod faasm_python_runner;
 pub(crate) mod state;
 
 pub(crate) use chain::awaited_return_value;

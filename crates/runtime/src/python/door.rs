@@ -181,7 +181,10 @@ async fn serve(c: &mut Caller<'_, CallState>, request: &[u8]) -> wasmtime::Resul
                 wasmtime::bail!("no call is running");
             };
             let mut items = vec![Bytes::copy_from_slice(entry.as_bytes())];
-            items.extend(argv.iter().map(|arg| Bytes::copy_from_slice(arg.as_bytes())));
+            items.extend(
+                argv.iter()
+                    .map(|arg| Bytes::copy_from_slice(arg.as_bytes())),
+            );
             list_reply(&items)
         }
         op::RUNNER_RESULT => {
@@ -307,7 +310,10 @@ async fn serve_state(
         }
         op::WRITE_STATE_OFFSET => {
             let (total, offset) = (args.size()?, args.size()?);
-            value.access().await.write_at(total, offset, args.bytes()?)?;
+            value
+                .access()
+                .await
+                .write_at(total, offset, args.bytes()?)?;
             Vec::new()
         }
         op::PUSH_STATE => {

@@ -102,7 +102,10 @@ impl MemoryImage {
             .ok_or_else(|| wasmtime::format_err!("the interpreter exports no memory"))?;
         let current = memory.size(&*store);
         if self.pages < current {
-            wasmtime::bail!("snapshot of {} pages is smaller than a new instance", self.pages);
+            wasmtime::bail!(
+                "snapshot of {} pages is smaller than a new instance",
+                self.pages
+            );
         }
         memory.grow(&mut *store, self.pages - current)?;
         let len = usize::try_from(self.pages)? * WASM_PAGE;
@@ -118,7 +121,6 @@ impl MemoryImage {
         }
         Ok(())
     }
-
 }
 
 fn encode_header(pages: u64, globals: &[(String, Val)]) -> std::io::Result<Vec<u8>> {
@@ -127,24 +129,26 @@ fn encode_header(pages: u64, globals: &[(String, Val)]) -> std::io::Result<Vec<u
     header.extend_from_slice(&pages.to_le_bytes());
     header.extend_from_slice(&(globals.len() as u32).to_le_bytes());
     for (name, value) in globals {
-            let (tag, bits) = match *value {
-                Val::I32(x) => (0, u128::from(x as u32)),
-                Val::I64(x) => (1, u128::from(x as u64)),
-                Val::F32(x) => (2, u128::from(x)),
-                Val::F64(x) => (3, u128::from(x)),
-                Val::V128(x) => (4, x.as_u128()),
-                _ => return Err(std::io::Error::other("a reference-typed mutable global")),
-            };
-            header.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            header.extend_from_slice(name.as_bytes());
-            header.push(tag);
-            header.extend_from_slice(&bits.to_le_bytes());
-        }
-        if header.len() > HEADER {
-            return Err(std::io::Error::other("too many globals for a snapshot header"));
-        }
-        header.resize(HEADER, 0);
-        Ok(header)
+        let (tag, bits) = match *value {
+            Val::I32(x) => (0, u128::from(x as u32)),
+            Val::I64(x) => (1, u128::from(x as u64)),
+            Val::F32(x) => (2, u128::from(x)),
+            Val::F64(x) => (3, u128::from(x)),
+            Val::V128(x) => (4, x.as_u128()),
+            _ => return Err(std::io::Error::other("a reference-typed mutable global")),
+        };
+        header.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        header.extend_from_slice(name.as_bytes());
+        header.push(tag);
+        header.extend_from_slice(&bits.to_le_bytes());
+    }
+    if header.len() > HEADER {
+        return Err(std::io::Error::other(
+            "too many globals for a snapshot header",
+        ));
+    }
+    header.resize(HEADER, 0);
+    Ok(header)
 }
 
 fn parse_header(header: &[u8], file: File) -> Option<MemoryImage> {

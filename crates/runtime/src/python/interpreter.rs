@@ -112,6 +112,9 @@ pub(crate) fn load_or_compile(
     let mut temp = tempfile::NamedTempFile::new_in(cache_dir).map_err(io)?;
     std::io::Write::write_all(&mut temp, &artefact).map_err(io)?;
     temp.persist(&path).map_err(|e| io(e.error))?;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "compiled the interpreter");
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "compiled the interpreter"
+    );
     Ok(module)
 }

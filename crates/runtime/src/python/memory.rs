@@ -89,7 +89,10 @@ unsafe impl LinearMemory for ReservedMemory {
 
     fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
         if new_size > self.capacity {
-            wasmtime::bail!("memory cannot grow past its {} byte reservation", self.capacity);
+            wasmtime::bail!(
+                "memory cannot grow past its {} byte reservation",
+                self.capacity
+            );
         }
         if new_size > self.size {
             // SAFETY: the range lies inside this value's reservation.

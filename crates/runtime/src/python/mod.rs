@@ -96,7 +96,10 @@ const PYFAASM: &[(&str, &str)] = &[
         "_runner.py",
         include_str!("../../../../sdk/python/pyfaasm/_runner.py"),
     ),
-    ("core.py", include_str!("../../../../sdk/python/pyfaasm/core.py")),
+    (
+        "core.py",
+        include_str!("../../../../sdk/python/pyfaasm/core.py"),
+    ),
 ];
 
 /// The `turn` sources of the three stages: set up the base, import a function, run a call.
@@ -181,7 +184,12 @@ impl PythonFunction {
     ) -> wasmtime::Result<i32> {
         self.image.apply(store, instance)?;
         let turned = turn(store, instance, RUN).await?;
-        match store.data_mut().python.as_mut().and_then(|p| p.result.take()) {
+        match store
+            .data_mut()
+            .python
+            .as_mut()
+            .and_then(|p| p.result.take())
+        {
             Some(RunnerResult {
                 error: Some(error), ..
             }) => Err(wasmtime::Error::msg(error)),
@@ -214,7 +222,11 @@ struct Stage<'a> {
 
 /// Hands `source` to the interpreter's `turn` export, which runs it in `__main__` and returns
 /// 0, or the code of a `SystemExit`, or 1 after printing an uncaught exception.
-async fn turn(store: &mut Store<CallState>, instance: &Instance, source: &str) -> wasmtime::Result<i32> {
+async fn turn(
+    store: &mut Store<CallState>,
+    instance: &Instance,
+    source: &str,
+) -> wasmtime::Result<i32> {
     let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "host_alloc")?;
     let turn = instance.get_typed_func::<(u32, u32), i32>(&mut *store, "turn")?;
     let len = u32::try_from(source.len())?;
@@ -420,9 +432,15 @@ impl Runtime {
                 }
                 Ok(Ok(ran)) => ran,
             };
-            let result = store.data_mut().python.as_mut().and_then(|p| p.result.take());
+            let result = store
+                .data_mut()
+                .python
+                .as_mut()
+                .and_then(|p| p.result.take());
             match result {
-                Some(RunnerResult { error: Some(error), .. }) => return Err(failed(error)),
+                Some(RunnerResult {
+                    error: Some(error), ..
+                }) => return Err(failed(error)),
                 None if turned != 0 => {
                     return Err(failed(format!("the interpreter exited with {turned}")));
                 }
