@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use wasmtime::{AsContextMut, Extern, Instance, Store, Val};
+use wasmtime::{AsContextMut, Extern, Instance, Memory, Store, Val};
 
 use super::memory::map_image;
 use crate::call::CallState;
@@ -96,7 +96,7 @@ impl MemoryImage {
         &self,
         store: &mut Store<CallState>,
         instance: &Instance,
-    ) -> wasmtime::Result<()> {
+    ) -> wasmtime::Result<Memory> {
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or_else(|| wasmtime::format_err!("the interpreter exports no memory"))?;
@@ -119,7 +119,12 @@ impl MemoryImage {
                 .ok_or_else(|| wasmtime::format_err!("the interpreter has no global {name}"))?;
             global.set(&mut *store, *value)?;
         }
-        Ok(())
+        Ok(memory)
+    }
+
+    /// The snapshot's memory size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.pages as usize * WASM_PAGE
     }
 }
 

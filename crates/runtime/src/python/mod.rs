@@ -168,6 +168,9 @@ pub(crate) struct Interpreter {
 pub(crate) struct PythonFunction {
     interpreter: Arc<Interpreter>,
     image: MemoryImage,
+    /// The snapshot's pages the function's first call wrote, made private up front in the
+    /// calls after it (see [`memory::populate_written`]).
+    written: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
 }
 
 impl PythonFunction {
@@ -182,8 +185,16 @@ impl PythonFunction {
         store: &mut Store<CallState>,
         instance: &Instance,
     ) -> wasmtime::Result<i32> {
-        self.image.apply(store, instance)?;
+        let memory = self.image.apply(store, instance)?;
+        if let Some(pages) = self.written.get() {
+            // SAFETY: the pages lie in the snapshot just mapped into this Python memory.
+            unsafe { memory::populate_written(memory.data_ptr(&*store), pages)? };
+        }
         let turned = turn(store, instance, RUN).await?;
+        if self.written.get().is_none() {
+            let pages = memory::written_pages(memory.data_ptr(&*store), self.image.len())?;
+            let _ = self.written.set(pages);
+        }
         match store
             .data_mut()
             .python
@@ -300,7 +311,11 @@ impl Runtime {
         Ok(FunctionModule {
             pre: interpreter.pre.clone(),
             hash: key,
-            python: Some(Arc::new(PythonFunction { interpreter, image })),
+            python: Some(Arc::new(PythonFunction {
+                interpreter,
+                image,
+                written: std::sync::OnceLock::new(),
+            })),
         })
     }
 
@@ -419,7 +434,7 @@ impl Runtime {
                         let init = instance.get_typed_func::<(), ()>(&mut store, "_initialize")?;
                         init.call_async(&mut store, ()).await?;
                     }
-                    Start::Image(image) => image.apply(&mut store, &instance)?,
+                    Start::Image(image) => drop(image.apply(&mut store, &instance)?),
                 }
                 let turned = turn(&mut store, &instance, source).await?;
                 wasmtime::Result::Ok((instance, turned))
