@@ -195,7 +195,10 @@ pub(crate) fn written_pages(base: *const u8, len: usize) -> std::io::Result<Vec<
 ///
 /// As for [`map_image`]: `pages` lie in the accessible part of a memory made by
 /// [`ImageMemoryCreator`].
-pub(crate) unsafe fn populate_written(base: *mut u8, pages: &[Range<usize>]) -> std::io::Result<()> {
+pub(crate) unsafe fn populate_written(
+    base: *mut u8,
+    pages: &[Range<usize>],
+) -> std::io::Result<()> {
     for run in pages {
         // SAFETY: the caller vouches for the range; populating only faults pages in.
         unsafe {

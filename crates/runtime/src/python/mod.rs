@@ -17,7 +17,8 @@
 //! A call instantiates the interpreter (compiled once: [`interpreter`]), maps its function's
 //! snapshot over the new memory copy-on-write ([`memory`]) and runs one `turn` that calls
 //! `faasm_main()` (or a chained entry), so it pays only for the pages it touches and for its
-//! own code. The runner talks to the host through the door ([`door`]): what to load, what to
+//! own code. The pages the function's first call wrote are remembered and copied up front in
+//! later calls, which is cheaper than copying each on its first write. The runner talks to the host through the door ([`door`]): what to load, what to
 //! run, and how it ended.
 //!
 //! # What a Python instance sees
@@ -187,12 +188,19 @@ impl PythonFunction {
     ) -> wasmtime::Result<i32> {
         let memory = self.image.apply(store, instance)?;
         if let Some(pages) = self.written.get() {
+            // Only a speed-up: if the kernel cannot (before Linux 5.14), pages copy on write.
             // SAFETY: the pages lie in the snapshot just mapped into this Python memory.
-            unsafe { memory::populate_written(memory.data_ptr(&*store), pages)? };
+            if let Err(e) = unsafe { memory::populate_written(memory.data_ptr(&*store), pages) } {
+                tracing::debug!("populating a Python call's pages: {e}");
+            }
         }
         let turned = turn(store, instance, RUN).await?;
         if self.written.get().is_none() {
-            let pages = memory::written_pages(memory.data_ptr(&*store), self.image.len())?;
+            let base = memory.data_ptr(&*store);
+            let pages = memory::written_pages(base, self.image.len()).unwrap_or_else(|e| {
+                tracing::debug!("reading which pages a Python call wrote: {e}");
+                Vec::new()
+            });
             let _ = self.written.set(pages);
         }
         match store
