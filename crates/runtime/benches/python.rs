@@ -6,8 +6,10 @@
 //!
 //! - `call_noop`: one call of examples/python/noop.py: a fresh instance with the function's
 //!   snapshot mapped in, `faasm_main()`, the result reported.
-//! - `call_numpy_solve`: examples/python/solve.py (numpy imported at upload), solving a 3x3
-//!   system per call.
+//! - `call_numpy_solve`: examples/python/solve.py (numpy imported and one solve done at
+//!   upload), solving a 3x3 system per call.
+//! - `call_numpy_solve_unwarmed`: the same solve in a module that only imports numpy, so every
+//!   call pays for what numpy initialises on first use.
 //! - `upload_noop`: `prepare_python` of a new source: import it in a copy of the base snapshot
 //!   and write the function's snapshot.
 //! - `cold_start_noop`: what a call would cost with no snapshot at all: a runtime with an empty
@@ -23,6 +25,9 @@ use faasm_runtime::{CallInput, CallLimits, FunctionModule, PythonConfig, Runtime
 
 const NOOP: &str = include_str!("../../../examples/python/noop.py");
 const SOLVE: &str = include_str!("../../../examples/python/solve.py");
+const SOLVE_UNWARMED: &str = "import numpy as np\n\
+    A = np.array([[3.0, 2.0, -1.0], [2.0, -2.0, 4.0], [-1.0, 0.5, -1.0]])\n\
+    def faasm_main():\n    np.linalg.solve(A, np.array([1.0, -2.0, 0.0]))\n";
 
 fn runtime(cache: &Path, python: PythonConfig) -> Runtime {
     Runtime::new(RuntimeConfig {
@@ -70,6 +75,7 @@ fn python(c: &mut Criterion) {
         .expect("tokio runtime");
     let noop = prepare(&rt, "noop", NOOP);
     let solve = prepare(&rt, "solve", SOLVE);
+    let unwarmed = prepare(&rt, "unwarmed", SOLVE_UNWARMED);
 
     let mut group = c.benchmark_group("python");
     group.bench_function("call_noop", |b| {
@@ -77,6 +83,9 @@ fn python(c: &mut Criterion) {
     });
     group.bench_function("call_numpy_solve", |b| {
         b.iter_custom(|iters| time_calls(&tokio, &rt, &solve, iters))
+    });
+    group.bench_function("call_numpy_solve_unwarmed", |b| {
+        b.iter_custom(|iters| time_calls(&tokio, &rt, &unwarmed, iters))
     });
     group.sample_size(10);
     let mut version = 0u64;

@@ -47,8 +47,6 @@ use crate::{Entry, FunctionModule, PrepareError, Runtime, engine, host};
 use image::MemoryImage;
 use interpreter::DataSegments;
 
-pub(crate) use door::add_to_linker as add_door;
-
 /// Where the Python interpreter is installed and where its compiled form is kept.
 #[derive(Debug, Clone)]
 pub struct PythonConfig {
@@ -493,7 +491,7 @@ fn engine_config() -> Config {
 
 fn python_linker(engine: &Engine) -> wasmtime::Result<wasmtime::Linker<CallState>> {
     let mut linker = host::linker(engine)?;
-    add_door(&mut linker)?;
+    door::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
