@@ -158,7 +158,7 @@ pub(crate) unsafe fn map_image(
 }
 
 /// The host page size the page lists below count in.
-pub(crate) const HOST_PAGE: usize = 4096;
+const HOST_PAGE: usize = 4096;
 
 /// The pages of `base..base + len` that hold private copies now: those the guest wrote since the
 /// image was mapped (read from `/proc/self/pagemap`: present and not file-backed).
