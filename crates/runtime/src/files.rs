@@ -45,10 +45,10 @@
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
 //! preopens with `fd_prestat_get` at startup only when the program links file functions): a
 //! call starts with a WASI context without preopens, and the first WASI call naming one of
-//! descriptors 3–6 (3–7 for Python; every function taking a descriptor is interposed for this: a Proto-Faaslet
-//! snapshot has wasi-libc's table of preopens already filled in, so its first use may be any
-//! of them) swaps in one with them (both share [`GuestClock`], so
-//! guest time does not jump). Call directories come from a small pool that a background thread
+//! descriptors 3–6 (3–7 for Python; every function taking a descriptor is interposed for
+//! this: a snapshot has wasi-libc's table of preopens already filled in, so its first use may
+//! be any of them) swaps in one with them (both share [`GuestClock`], so guest time does not
+//! jump). Call directories come from a small pool that a background thread
 //! keeps filled; after the call that thread empties them and puts them back in the pool (or
 //! deletes them, if that fails or a directory grew). A call that uses files pays for four
 //! `open`s, not for `mkdir`/`rmdir` (tens of µs each on a journaling filesystem).
@@ -81,7 +81,7 @@ const DEV_FD: u32 = 5;
 /// Python calls only: the interpreter's standard library and `pyfaasm`.
 const LIBRARY_FD: u32 = 6;
 /// The guest name of the Python library's preopen.
-pub(crate) const LIBRARY_PREOPEN: &str = "/usr/local/lib";
+const LIBRARY_PREOPEN: &str = "/usr/local/lib";
 /// Call directories kept ready by the background thread.
 const POOL: usize = 8;
 

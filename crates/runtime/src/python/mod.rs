@@ -175,7 +175,7 @@ pub(crate) struct PythonFunction {
 impl PythonFunction {
     /// A call's filesystem, with the interpreter's library.
     pub(crate) fn files(&self, shared: PathBuf, stdout: CappedPipe) -> CallFiles {
-        self.interpreter.files(shared, stdout)
+        python_files(&self.interpreter.library, shared, stdout)
     }
 
     /// Runs the call in `instance`, a fresh instance of the interpreter.
@@ -213,12 +213,6 @@ impl PythonFunction {
             Some(result) => Ok(result.return_value),
             None => wasmtime::bail!("the Python runner ended without a result ({turned})"),
         }
-    }
-}
-
-impl Interpreter {
-    fn files(&self, shared: PathBuf, stdout: CappedPipe) -> CallFiles {
-        python_files(&self.library, shared, stdout)
     }
 }
 
