@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytesize::ByteSize;
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
-use faasm_scheduler::{Scheduler, SchedulerConfig};
+use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalTier, RedisTier};
 use faasm_storage::DataDir;
@@ -58,9 +58,19 @@ pub struct ServeArgs {
     /// Calls that may wait for a worker; beyond that the invoke server answers 503 [default: 10000].
     #[arg(long, env = "FAASM_QUEUE_SIZE")]
     queue_size: Option<usize>,
-    /// Instance slots in the pooling allocator [default: 1000].
+    /// Instances (pool slots) of calls alive at once, waiting ones included [default: 1000].
     #[arg(long, env = "FAASM_MAX_INSTANCES")]
     max_instances: Option<u32>,
+    /// Instances one user's calls may hold at once [default: 3/4 of --max-instances].
+    #[arg(long, env = "FAASM_MAX_USER_INSTANCES")]
+    max_user_instances: Option<usize>,
+    /// Instances new calls leave free for chained calls of running ones
+    /// [default: 1/8 of --max-instances, at least 1].
+    #[arg(long, env = "FAASM_CHILD_RESERVE")]
+    child_reserve: Option<usize>,
+    /// Guest linear memory of all live calls together, e.g. 8GiB [default: half the RAM].
+    #[arg(long, env = "FAASM_MEMORY_BUDGET")]
+    memory_budget: Option<ByteSize>,
     /// How long finished calls' results stay pollable, in seconds [default: 3600].
     #[arg(long, env = "FAASM_RESULT_TTL")]
     result_ttl: Option<u64>,
@@ -73,6 +83,20 @@ pub struct ServeArgs {
     /// How many calls one call may chain [default: 10000].
     #[arg(long, env = "FAASM_MAX_CHAINED_CALLS")]
     max_chained_calls: Option<usize>,
+    /// How many calls one call tree (a call and all it chains) may make [default: 10000].
+    #[arg(long, env = "FAASM_MAX_TREE_CALLS")]
+    max_tree_calls: Option<usize>,
+    /// Output, stdout and error bytes of retained results together [default: 1/16 of the RAM,
+    /// at most 1GiB].
+    #[arg(long, env = "FAASM_MAX_RESULT_BYTES")]
+    max_result_bytes: Option<ByteSize>,
+    /// Runs an accepted async call gets if the host restarts during it [default: 3].
+    #[arg(long, env = "FAASM_MAX_ATTEMPTS")]
+    max_attempts: Option<u32>,
+    /// On SIGTERM, how long running calls get to finish before the server exits, in seconds
+    /// [default: 10].
+    #[arg(long, env = "FAASM_DRAIN_TIMEOUT")]
+    drain_timeout: Option<f64>,
     /// Largest wasm upload [default: 256MiB].
     #[arg(long, env = "FAASM_MAX_WASM_BODY")]
     max_wasm_body: Option<ByteSize>,
@@ -104,10 +128,17 @@ impl ServeArgs {
             workers: self.workers.or(lower.workers),
             queue_size: self.queue_size.or(lower.queue_size),
             max_instances: self.max_instances.or(lower.max_instances),
+            max_user_instances: self.max_user_instances.or(lower.max_user_instances),
+            child_reserve: self.child_reserve.or(lower.child_reserve),
+            memory_budget: self.memory_budget.or(lower.memory_budget),
             result_ttl: self.result_ttl.or(lower.result_ttl),
             max_results: self.max_results.or(lower.max_results),
             max_chain_depth: self.max_chain_depth.or(lower.max_chain_depth),
             max_chained_calls: self.max_chained_calls.or(lower.max_chained_calls),
+            max_tree_calls: self.max_tree_calls.or(lower.max_tree_calls),
+            max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
+            max_attempts: self.max_attempts.or(lower.max_attempts),
+            drain_timeout: self.drain_timeout.or(lower.drain_timeout),
             max_wasm_body: self.max_wasm_body.or(lower.max_wasm_body),
             max_upload_body: self.max_upload_body.or(lower.max_upload_body),
             max_invoke_body: self.max_invoke_body.or(lower.max_invoke_body),
@@ -157,28 +188,46 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         DataDir::open(&data_dir)
             .with_context(|| format!("opening data directory {}", data_dir.display()))?,
     );
+    let ram = machine_ram();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let state = tokio.block_on(state_tiers(args.redis.as_deref(), &data_dir))?;
+    let max_instances = args.max_instances.unwrap_or(1000).max(2);
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: data_dir.join("cache"),
         limits,
-        max_instances: args.max_instances.unwrap_or(1000),
+        max_instances,
+        memory_budget: bytes(args.memory_budget, ram / 2),
         // DataDir's layout: shared files live under `files/`.
         shared_files_dir: data_dir.join("files"),
         state: state.clone(),
         python: Some(python_config(args.python_dir)),
     })
     .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
-    let scheduler_config = SchedulerConfig {
-        workers: args.workers.unwrap_or(cores),
-        queue_capacity: args.queue_size.unwrap_or(10_000),
-        result_ttl: Duration::from_secs(args.result_ttl.unwrap_or(3600)),
-        max_results: args.max_results.unwrap_or(100_000),
-        max_chain_depth: args.max_chain_depth.unwrap_or(32),
-        max_chained_calls: args.max_chained_calls.unwrap_or(10_000),
-    };
+    let workers = args.workers.unwrap_or(cores).max(1);
+    let mut config = SchedulerConfig::new(max_instances as usize, workers);
+    let admission = &mut config.admission;
+    if let Some(reserve) = args.child_reserve {
+        admission.child_reserve = reserve.clamp(1, admission.instances - 1);
+    }
+    if let Some(share) = args.max_user_instances {
+        admission.user_instances = share.clamp(2, admission.instances);
+    }
+    anyhow::ensure!(
+        admission.user_instances > admission.child_reserve,
+        "--max-user-instances must be larger than --child-reserve"
+    );
+    let retention = &mut config.retention;
+    retention.ttl = args.result_ttl.map_or(retention.ttl, Duration::from_secs);
+    retention.max_results = args.max_results.unwrap_or(retention.max_results);
+    retention.max_bytes = bytes(args.max_result_bytes, (ram / 16).min(1 << 30)) as usize;
+    config.tree.max_calls = args.max_tree_calls.unwrap_or(config.tree.max_calls).max(1);
+    config.tree.max_depth = args.max_chain_depth.unwrap_or(config.tree.max_depth);
+    config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
+    config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
+    config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
+    let drain_timeout = Duration::from_secs_f64(args.drain_timeout.unwrap_or(10.0).max(0.0));
     let body_limits = BodyLimits {
         wasm: bytes(args.max_wasm_body, 256 << 20) as usize,
         upload: bytes(args.max_upload_body, 64 << 20) as usize,
@@ -186,10 +235,27 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let upload_addr = args.upload_addr.unwrap_or(([0, 0, 0, 0], 8002).into());
     let invoke_addr = args.invoke_addr.unwrap_or(([0, 0, 0, 0], 8080).into());
+    let journal = EmbeddedJournal::open(&data_dir.join("calls.redb"))
+        .with_context(|| format!("opening the call journal in {}", data_dir.display()))?;
+    let guests = guest_executor(workers)?;
+    let guest_handle = guests.handle().clone();
 
     tokio.block_on(async move {
-        let scheduler = Scheduler::new(Arc::new(runtime), store.clone(), scheduler_config)?;
-        let app = App::new(scheduler, store, state, body_limits)?;
+        let scheduler = Scheduler::new(
+            Arc::new(runtime),
+            store.clone(),
+            Durability::embedded(Arc::new(journal)),
+            config,
+            guest_handle,
+        )?;
+        let recovered = scheduler.recover().await?;
+        if recovered > 0 {
+            tracing::info!(
+                calls = recovered,
+                "recovered accepted calls of the previous run"
+            );
+        }
+        let app = App::new(scheduler.clone(), store, state, body_limits)?;
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await
             .with_context(|| format!("binding the upload server to {upload_addr}"))?;
@@ -206,9 +272,66 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             invoke.local_addr()?
         );
         tracing::info!(data_dir = %data_dir.display(), "faasm serving");
-        faasm_server::serve(app, upload, invoke, shutdown_signal()).await
+        let (signalled, mut stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = signalled.send(true);
+        });
+        let mut until_stopping = stopping.clone();
+        let server = faasm_server::serve(app, upload, invoke, async move {
+            let _ = until_stopping.wait_for(|s| *s).await;
+        });
+        // Stopping: the servers stop accepting at once, and calls get the drain timeout to
+        // finish; whatever is left of accepted async calls runs again at the next start.
+        let deadline = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(drain_timeout).await;
+        };
+        tokio::select! {
+            served = server => served?,
+            _ = deadline => {}
+        }
+        let unfinished = scheduler.drain(drain_timeout).await;
+        if unfinished > 0 {
+            tracing::warn!(
+                calls = unfinished,
+                "stopping with calls unfinished; accepted async calls run again at the next start"
+            );
+        }
+        anyhow::Ok(())
     })?;
+    guests.shutdown_background();
+    tokio.shutdown_timeout(Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The threads guests run on: as many as workers, apart from the HTTP threads and at a lower
+/// CPU priority than them, so accept, parse, status polls and uploads answer whatever guests do.
+fn guest_executor(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("faasm-guest")
+        .on_thread_start(|| {
+            // SAFETY: setpriority only changes this thread's nice value.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 5);
+            }
+        })
+        .enable_all()
+        .build()
+        .context("starting the guest threads")
+}
+
+/// The machine's RAM in bytes (MemTotal), for defaults of budgets; 4 GiB if unknown.
+fn machine_ram() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib << 10)
+        })
+        .unwrap_or(4 << 30)
 }
 
 /// Where the Python interpreter is; its compiled form is kept in the user's cache whatever the

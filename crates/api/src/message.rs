@@ -48,7 +48,7 @@ pub enum Request {
 }
 
 /// A validated request to run one function.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
 pub struct CallRequest {
     pub user: String,
     pub function: String,

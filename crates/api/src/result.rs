@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use crate::CallId;
 
 /// Where a call's time went, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     pub queued_us: u64,
     pub exec_us: u64,
 }
 
 /// A finished call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallResult {
     pub id: CallId,
     /// The guest's exit code; 1 when it trapped, timed out or hit a limit.

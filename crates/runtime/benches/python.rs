@@ -34,6 +34,7 @@ fn runtime(cache: &Path, python: PythonConfig) -> Runtime {
         cache_dir: cache.to_path_buf(),
         limits: CallLimits::default(),
         max_instances: 16,
+        memory_budget: 16 << 30,
         shared_files_dir: cache.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: Some(python),

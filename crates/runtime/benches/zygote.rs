@@ -114,6 +114,7 @@ impl Bench {
             cache_dir: cache.path().to_path_buf(),
             limits: CallLimits::default(),
             max_instances: 16,
+            memory_budget: 16 << 30,
             shared_files_dir: cache.path().join("files"),
             state: faasm_runtime::LocalTier::in_memory(),
             python: None,

@@ -12,7 +12,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
-use crate::limits::{MemoryCap, MemoryLimitExceeded};
+use crate::limits::{MemoryBudgetExhausted, MemoryCap, MemoryLimitExceeded};
 use crate::python::PythonCall;
 use crate::{CallHost, CallLimits, Entry, FunctionModule, Runtime};
 
@@ -62,14 +62,9 @@ pub(crate) struct CallState {
 const PROGRAM_NAME: &str = "function.wasm";
 
 impl Runtime {
-    /// Runs `module` once, in a fresh instance, under the runtime's limits.
+    /// Runs `module` once, in a fresh instance, under the runtime's limits. The caller keeps
+    /// the calls running at once within `max_instances` (beyond it instantiation fails).
     pub async fn run(&self, module: &FunctionModule, call: CallInput) -> CallOutcome {
-        // Waiting for a pool slot does not count against the call's time.
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .expect("slot semaphore is never closed");
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
         let shared = self.config.shared_files_dir.clone();
@@ -84,6 +79,7 @@ impl Runtime {
                 Some(PythonCall::call(&call.entry, call.cmdline)),
             ),
         };
+        let host = call.host.clone();
         let state = CallStart {
             user: call.user,
             input: call.input,
@@ -112,11 +108,20 @@ impl Runtime {
             crate::host::state::end_call(&mut store, &instance).await;
             result
         };
-        let (return_value, error) = match tokio::time::timeout(limits.timeout, run).await {
-            Err(_) => (1, Some(timed_out(limits.timeout))),
-            Ok(Ok(0)) => (0, None),
-            Ok(Ok(code)) => (code, Some(format!("Call failed (return value={code})"))),
-            Ok(Err(err)) => classify_error(&err, &limits),
+        let cancelled = async {
+            match &host {
+                Some(host) => host.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let (return_value, error) = tokio::select! {
+            ended = tokio::time::timeout(limits.timeout, run) => match ended {
+                Err(_) => (1, Some(timed_out(limits.timeout))),
+                Ok(Ok(0)) => (0, None),
+                Ok(Ok(code)) => (code, Some(format!("Call failed (return value={code})"))),
+                Ok(Err(err)) => classify_error(&err, &limits),
+            },
+            reason = cancelled => (1, Some(reason)),
         };
         let output = std::mem::take(&mut store.data_mut().output);
         drop(store);
@@ -139,9 +144,7 @@ impl Runtime {
             input: start.input,
             output: Bytes::new(),
             output_limit: limits.output_bytes,
-            memory_cap: MemoryCap {
-                limit: limits.memory_bytes,
-            },
+            memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
             files: start.files,
             state: crate::host::state::StateSession::new(self.config.state.clone()),
             python: start.python,
@@ -199,6 +202,8 @@ pub(crate) fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32
             "{exceeded} ({})",
             format_bytes(limits.memory_bytes.min(exceeded.limit))
         )
+    } else if let Some(exhausted) = err.downcast_ref::<MemoryBudgetExhausted>() {
+        exhausted.to_string()
     } else if let Some(trap) = err.downcast_ref::<Trap>() {
         format!("trap: {trap}")
     } else {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faasm_api::{CallId, CallResult};
+use faasm_api::CallResult;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -34,21 +34,30 @@ pub enum ChainTarget<'a> {
     SameModule(Entry),
 }
 
+/// How a guest names a call it chained: a small number local to its call tree, never a global
+/// call id (so a guest cannot reach calls outside its tree, and ids never overflow an i32).
+pub type CallHandle = u32;
+
 /// A running call's link back to the scheduler. Errors are messages for the guest's trap.
 pub trait CallHost: Send + Sync + 'static {
-    /// Starts a chained call and returns its id.
+    /// Starts a chained call and returns its handle. A refused chain starts nothing.
     fn chain<'a>(
         &'a self,
         target: ChainTarget<'a>,
         input: Bytes,
-    ) -> BoxFuture<'a, Result<CallId, String>>;
+    ) -> BoxFuture<'a, Result<CallHandle, String>>;
 
-    /// Waits until call `id` has finished. While it waits the caller holds no worker, so the
+    /// Waits until the chained call `handle` has finished; only calls this call or its own
+    /// chained calls started may be awaited. While it waits the caller holds no worker, so the
     /// callee (or anything else) can run even on a single-worker host.
-    fn await_call(&self, id: CallId) -> BoxFuture<'_, Result<Arc<CallResult>, String>>;
+    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, String>>;
 
-    /// The result of a finished call; an error if it is unknown or still running.
-    fn finished_call(&self, id: CallId) -> Result<Arc<CallResult>, String>;
+    /// The result of a finished chained call; an error if it is not one this call may read or
+    /// if it is still running.
+    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, String>;
+
+    /// Resolves, with the reason, when the call must stop (its call tree was aborted).
+    fn cancelled(&self) -> BoxFuture<'_, String>;
 
     /// Hands this call's worker back while it waits on something other than a call (a state
     /// lock); [`CallHost::resume`] queues for one again.

@@ -14,6 +14,9 @@ use crate::{CallLimits, host};
 /// How often the epoch advances: the granularity of timeouts and of time-slicing between guests.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Pool slots beyond `max_instances` for the instances uploads run; more uploads queue.
+const PREPARATION_SLOTS: u32 = 2;
+
 /// Bumped whenever `prepare` changes what it compiles, to retire cached artefacts.
 const ARTEFACT_FORMAT: u32 = 2;
 
@@ -24,8 +27,12 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// Default limits for every call.
     pub limits: CallLimits,
-    /// Instances that may exist at once (pool slots); callers queue for a slot beyond that.
+    /// Calls' instances that may exist at once (pool slots). The caller of [`Runtime::run`]
+    /// admits at most this many calls at a time (the scheduler does); uploads have their own
+    /// few slots on top.
     pub max_instances: u32,
+    /// Host-wide budget of guest linear memory, running and waiting calls together.
+    pub memory_budget: u64,
     /// The shared files (`PUT /file`), which guests read at `faasm://<path>` (SPEC §6).
     pub shared_files_dir: PathBuf,
     /// This host's state (SPEC §8): the local tier, in front of the global tier.
@@ -41,8 +48,9 @@ pub struct Runtime {
     pub(crate) config: RuntimeConfig,
     /// Distinguishes artefacts of incompatible engine builds in the cache directory.
     pub(crate) compatibility: String,
-    /// One permit per pool slot: a call waits here rather than fail when the pool is full.
-    pub(crate) slots: tokio::sync::Semaphore,
+    /// The pool slots kept for the instances uploads run (zygotes, Python imports).
+    pub(crate) preparation_slots: tokio::sync::Semaphore,
+    pub(crate) memory_budget: std::sync::Arc<crate::MemoryBudget>,
     /// The Python interpreter, started on first use (see [`crate::python`]).
     pub(crate) python: parking_lot::Mutex<Option<std::sync::Arc<crate::python::Interpreter>>>,
 }
@@ -54,13 +62,19 @@ impl Runtime {
         spawn_epoch_ticker(&engine);
         let linker = host::linker(&engine)?;
         Ok(Self {
-            slots: tokio::sync::Semaphore::new(config.max_instances as usize),
+            preparation_slots: tokio::sync::Semaphore::new(PREPARATION_SLOTS as usize),
+            memory_budget: crate::MemoryBudget::new(config.memory_budget),
             compatibility: compatibility(&engine),
             engine,
             linker,
             config,
             python: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The guest memory budget, for metrics.
+    pub fn memory_budget(&self) -> &crate::MemoryBudget {
+        &self.memory_budget
     }
 }
 
@@ -77,7 +91,7 @@ pub(crate) fn compatibility(engine: &Engine) -> String {
 
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut pool = PoolingAllocationConfig::default();
-    let slots = config.max_instances;
+    let slots = config.max_instances + PREPARATION_SLOTS;
     pool.total_core_instances(slots)
         .total_memories(slots)
         .total_tables(slots)

@@ -20,10 +20,10 @@ mod python;
 mod zygote;
 
 pub use call::{CallInput, CallOutcome};
-pub use chain::{BoxFuture, CallHost, ChainTarget, Entry};
+pub use chain::{BoxFuture, CallHandle, CallHost, ChainTarget, Entry};
 pub use engine::{Runtime, RuntimeConfig};
 /// The state tier a [`RuntimeConfig`] carries (`LocalTier::in_memory()` for tests).
 pub use faasm_state::LocalTier;
-pub use limits::CallLimits;
+pub use limits::{CallLimits, MemoryBudget};
 pub use module::{FunctionModule, PrepareError};
 pub use python::PythonConfig;

@@ -178,9 +178,7 @@ impl Runtime {
             &self.engine,
             ZygoteState {
                 wasi: wasi.build_p1(),
-                memory_cap: MemoryCap {
-                    limit: limits.memory_bytes,
-                },
+                memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
             },
         );
         store.limiter(|state| &mut state.memory_cap);
@@ -200,7 +198,7 @@ impl Runtime {
         let limits = self.config.limits;
         // The zygote's instance takes a pool slot like a call.
         let _slot = self
-            .slots
+            .preparation_slots
             .acquire()
             .await
             .expect("slot semaphore is never closed");

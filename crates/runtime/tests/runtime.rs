@@ -289,6 +289,7 @@ fn runtime_with(limits: CallLimits) -> Fixture {
         cache_dir: cache.path().to_path_buf(),
         limits,
         max_instances: 16,
+        memory_budget: 16 << 30,
         shared_files_dir: cache.path().join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: None,
@@ -807,6 +808,7 @@ async fn the_artefact_is_cached_and_reused_by_a_second_runtime() {
         cache_dir: f.cache.path().to_path_buf(),
         limits: limits(),
         max_instances: 16,
+        memory_budget: 16 << 30,
         shared_files_dir: f.cache.path().join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: None,
@@ -964,12 +966,4 @@ async fn waiting_guests_share_a_thread_up_to_max_instances() {
     }
     // All 16 slept at once on one thread: one after the other would take 4.8 s.
     assert!(elapsed < Duration::from_millis(2400), "{elapsed:?}");
-}
-
-#[tokio::test]
-async fn calls_beyond_max_instances_queue_for_a_slot() {
-    let (outcomes, _) = sleepers(40).await;
-    for outcome in &outcomes {
-        assert_success(outcome);
-    }
 }

@@ -53,6 +53,7 @@ fn setup() -> (Runtime, Arc<LocalTier>, FunctionModule, tempfile::TempDir) {
         cache_dir: cache.path().to_path_buf(),
         limits: CallLimits::default(),
         max_instances: 4,
+        memory_budget: 16 << 30,
         shared_files_dir: cache.path().join("files"),
         state: state.clone(),
         python: None,

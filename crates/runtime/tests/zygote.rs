@@ -109,6 +109,7 @@ fn runtime_in(cache: &std::path::Path, limits: CallLimits) -> Runtime {
         cache_dir: cache.to_path_buf(),
         limits,
         max_instances: 16,
+        memory_budget: 16 << 30,
         shared_files_dir: cache.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: None,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use faasm_api::CallRequest;
 use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
-use faasm_scheduler::{FunctionKind, Scheduler, SchedulerConfig};
+use faasm_scheduler::{Durability, EmbeddedJournal, FunctionKind, Scheduler, SchedulerConfig};
 use faasm_storage::DataDir;
 
 const ROUNDS: u32 = 100;
@@ -42,28 +42,25 @@ const ECHO: &str = r#"
     (call $write (i32.const 1024) (local.get $n))))
 "#;
 
-fn scheduler(dir: &std::path::Path) -> Arc<Scheduler> {
+fn scheduler(dir: &std::path::Path, executor: tokio::runtime::Handle) -> Arc<Scheduler> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: dir.join("cache"),
         limits: CallLimits::default(),
         max_instances: 64,
+        memory_budget: 16 << 30,
         shared_files_dir: dir.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: None,
     })
     .unwrap();
     let store = Arc::new(DataDir::open(dir).unwrap());
+    let journal = EmbeddedJournal::open(&dir.join("calls.redb")).unwrap();
     Scheduler::new(
         Arc::new(runtime),
         store,
-        SchedulerConfig {
-            workers: 2,
-            queue_capacity: 10_000,
-            result_ttl: Duration::from_secs(60),
-            max_results: 100_000,
-            max_chain_depth: 32,
-            max_chained_calls: 10_000,
-        },
+        Durability::embedded(Arc::new(journal)),
+        SchedulerConfig::new(64, 2),
+        executor,
     )
     .unwrap()
 }
@@ -80,7 +77,7 @@ fn call(function: &str) -> CallRequest {
 fn chain_round_trip(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let tokio = tokio::runtime::Runtime::new().unwrap();
-    let scheduler = scheduler(dir.path());
+    let scheduler = scheduler(dir.path(), tokio.handle().clone());
     tokio.block_on(async {
         let functions = scheduler.functions();
         functions

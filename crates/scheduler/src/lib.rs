@@ -1,74 +1,151 @@
-//! Calls: ids, admission, the executor pool, and the retained results. The [`Scheduler`] is
-//! what the servers talk to; it resolves a function to its prepared module, queues the call
-//! for a worker, runs it on the runtime and records the result for status polls.
+//! Calls: ids, admission, call trees, durability and the retained results. The [`Scheduler`]
+//! is what the servers talk to; it resolves a function to its prepared module, admits the call
+//! (see [`admission`] for the one model of instances and workers), runs it on the runtime and
+//! records the result for status polls.
 //!
-//! Concurrency: guests run as tokio tasks (wasmtime fibers). A semaphore of `workers` permits
-//! bounds how many run at once; calls beyond that wait in a FIFO queue of bounded length, and
-//! a full queue is refused with 503, never dropped. A guest that waits inside a host call
-//! yields its thread, so nothing a callee needs is pinned by a waiting caller.
+//! Guests run as tokio tasks (wasmtime fibers) on an executor of their own, apart from the HTTP
+//! threads, so the control plane answers whatever guests do. A guest that waits inside a host
+//! call (an await, a lock, a sleep) hands its worker back, so nothing a callee needs is pinned
+//! by a waiting caller. Accepted async calls are written to the [`CallQueue`] before their id is
+//! returned and re-run after a restart (at-least-once execution; the result of an id is
+//! recorded once).
 
+mod admission;
+mod durable;
 mod functions;
 mod ids;
 mod results;
 mod session;
+mod tree;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
-use faasm_runtime::{CallInput, Entry, FunctionModule, Runtime};
+use faasm_runtime::{CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, Runtime};
 use faasm_storage::ObjectStore;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, oneshot};
 
+pub use admission::AdmissionConfig;
+pub use durable::{
+    CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult,
+};
 pub use functions::{FunctionKind, FunctionRegistry};
+pub use results::Retention;
+pub use tree::TreeLimits;
+
+use admission::Admission;
 use ids::CallIds;
 use results::ResultsRegistry;
 use session::CallSession;
+use tree::{CallTree, ROOT};
 
 /// Tuning of the scheduler.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// Calls that may execute at once.
-    pub workers: usize,
-    /// Accepted calls that may wait for a worker before new ones get 503.
+    /// Instances and workers, and how they are shared.
+    pub admission: AdmissionConfig,
+    /// Accepted calls that may wait for an instance before new ones get 503.
     pub queue_capacity: usize,
-    /// How long a finished call's result stays available to status polls.
-    pub result_ttl: Duration,
-    /// How many finished results are kept at most (oldest dropped first).
-    pub max_results: usize,
-    /// How deep chains of chained calls may nest.
-    pub max_chain_depth: u32,
+    pub retention: Retention,
+    /// Budgets of one call tree.
+    pub tree: TreeLimits,
     /// How many calls one call may chain.
     pub max_chained_calls: usize,
+    /// Runs an accepted async call gets when the host restarts during it.
+    pub max_attempts: u32,
+}
+
+impl SchedulerConfig {
+    /// The defaults for `instances` slots and `workers` workers.
+    pub fn new(instances: usize, workers: usize) -> Self {
+        Self {
+            admission: AdmissionConfig::new(instances, workers),
+            queue_capacity: 10_000,
+            retention: Retention {
+                ttl: Duration::from_secs(3600),
+                max_results: 100_000,
+                max_bytes: 1 << 30,
+            },
+            tree: TreeLimits {
+                max_calls: 10_000,
+                max_depth: 32,
+            },
+            max_chained_calls: 10_000,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Where accepted calls and finished results are kept durable.
+#[derive(Clone)]
+pub struct Durability {
+    pub queue: Arc<dyn CallQueue>,
+    pub results: Arc<dyn ResultStore>,
+}
+
+impl Durability {
+    /// Both in one embedded journal.
+    pub fn embedded(journal: Arc<EmbeddedJournal>) -> Self {
+        Self {
+            queue: journal.clone(),
+            results: journal,
+        }
+    }
 }
 
 pub struct Scheduler {
     runtime: Arc<Runtime>,
     functions: FunctionRegistry,
     results: ResultsRegistry,
+    queue: Arc<dyn CallQueue>,
     ids: CallIds,
-    workers: Arc<Semaphore>,
-    /// Accepted calls not yet holding a worker permit.
+    admission: Arc<Admission>,
+    /// Where guests run.
+    executor: tokio::runtime::Handle,
+    /// Accepted calls not yet holding an instance.
     waiting: AtomicUsize,
+    /// Calls accepted and not finished, and a signal when that drops to zero.
+    in_flight: AtomicUsize,
+    idle: Notify,
     config: SchedulerConfig,
 }
 
 /// A sync caller's handle on a call it submitted.
 pub type ResultReceiver = oneshot::Receiver<Arc<CallResult>>;
 
+/// One call to run, root or chained.
+struct Launch {
+    tree: Arc<CallTree>,
+    handle: CallHandle,
+    id: CallId,
+    module: Arc<FunctionModule>,
+    call: CallRequest,
+    entry: Entry,
+    /// An accepted async call: its result goes to the result store, and it leaves the queue.
+    durable: bool,
+    done: Option<oneshot::Sender<Arc<CallResult>>>,
+}
+
 impl Scheduler {
     pub fn new(
         runtime: Arc<Runtime>,
         store: Arc<dyn ObjectStore>,
+        durability: Durability,
         config: SchedulerConfig,
+        executor: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, ApiError> {
         Ok(Arc::new(Self {
             functions: FunctionRegistry::new(runtime.clone(), store.clone()),
-            results: ResultsRegistry::new(config.result_ttl, config.max_results),
+            results: ResultsRegistry::new(config.retention, durability.results),
+            queue: durability.queue,
             ids: CallIds::open(store)?,
-            workers: Arc::new(Semaphore::new(config.workers.max(1))),
+            admission: Admission::new(config.admission),
+            executor,
             waiting: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
             config,
             runtime,
         }))
@@ -78,31 +155,144 @@ impl Scheduler {
         &self.functions
     }
 
-    /// Accepts a call and starts it; the receiver yields its result.
+    /// Brings back what an earlier run of this host left: its retained results, and its
+    /// accepted calls that had not finished, which run again (or fail once out of attempts).
+    /// Returns how many calls were pending.
+    pub async fn recover(self: &Arc<Self>) -> Result<usize, ApiError> {
+        let journal = |e: JournalError| ApiError::Internal(e.to_string());
+        self.results.restore().map_err(journal)?;
+        let pending = self.queue.pending().map_err(journal)?;
+        let count = pending.len();
+        for mut queued in pending {
+            let id = queued.id;
+            if matches!(self.results.status(id), CallStatus::Finished(_)) {
+                self.queue.dequeue(id);
+                continue;
+            }
+            let module = match self.module(&queued.call).await {
+                _ if queued.attempts >= self.config.max_attempts => Err(format!(
+                    "the host restarted during the call ({} attempts)",
+                    queued.attempts
+                )),
+                Err(err) => Err(format!("cannot run the call again: {err}")),
+                Ok(module) => Ok(module),
+            };
+            let module = match module {
+                Ok(module) => module,
+                Err(reason) => {
+                    let result = failed(id, format!("Call failed: {reason}"));
+                    self.results.finish(Arc::new(result), true);
+                    self.queue.dequeue(id);
+                    continue;
+                }
+            };
+            queued.attempts += 1;
+            let call = queued.call.clone();
+            self.queue.enqueue(queued).await.map_err(journal)?;
+            self.results.start(id);
+            // Recovered calls were accepted already: they may exceed the queue's capacity.
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            self.launch_root(id, module, call, true, None);
+        }
+        Ok(count)
+    }
+
+    /// Accepts a call and starts it; the receiver yields its result. A `durable` call is in
+    /// the call queue before this returns.
     pub async fn submit(
         self: &Arc<Self>,
         call: CallRequest,
+        durable: bool,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
         if call.mpi_world_size.is_some() {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
+        let module = self.module(&call).await?;
+        self.reserve_queue_place()?;
+        let accepted = async {
+            let id = self.ids.next()?;
+            if durable {
+                let queued = QueuedCall {
+                    id,
+                    call: call.clone(),
+                    attempts: 1,
+                };
+                let enqueued = self.queue.enqueue(queued).await;
+                enqueued.map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            Ok(id)
+        };
+        let id = accepted.await.inspect_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        })?;
+        self.results.start(id);
+        let (done, receiver) = oneshot::channel();
+        self.launch_root(id, module, call, durable, Some(done));
+        Ok((id, receiver))
+    }
+
+    async fn module(&self, call: &CallRequest) -> Result<Arc<FunctionModule>, ApiError> {
         let kind = if call.python {
             FunctionKind::Python
         } else {
             FunctionKind::Wasm
         };
-        let module = self.functions.get(kind, &call.user, &call.function).await?;
-        self.start(module, call, Entry::Main, 0)
+        self.functions.get(kind, &call.user, &call.function).await
     }
 
-    /// Admits a call of a resolved module and spawns it; `depth` counts chaining levels.
-    fn start(
+    fn launch_root(
         self: &Arc<Self>,
+        id: CallId,
+        module: Arc<FunctionModule>,
+        call: CallRequest,
+        durable: bool,
+        done: Option<oneshot::Sender<Arc<CallResult>>>,
+    ) {
+        let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
+        self.spawn(Launch {
+            tree,
+            handle: ROOT,
+            id,
+            module,
+            call,
+            entry: Entry::Main,
+            durable,
+            done,
+        });
+    }
+
+    /// Starts a chained call of `parent`'s tree; a refusal starts nothing.
+    fn start_child(
+        self: &Arc<Self>,
+        parent: &CallSession,
         module: Arc<FunctionModule>,
         call: CallRequest,
         entry: Entry,
-        depth: u32,
-    ) -> Result<(CallId, ResultReceiver), ApiError> {
+    ) -> Result<CallHandle, String> {
+        self.reserve_queue_place().map_err(|e| e.to_string())?;
+        let added = self.ids.next().map_err(|e| e.to_string()).and_then(|id| {
+            let handle = parent.tree.add_child(parent.handle, id);
+            Ok((id, handle.map_err(|e| e.to_string())?))
+        });
+        let (id, handle) = added.inspect_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        })?;
+        self.results.start(id);
+        self.spawn(Launch {
+            tree: parent.tree.clone(),
+            handle,
+            id,
+            module,
+            call,
+            entry,
+            durable: false,
+            done: None,
+        });
+        Ok(handle)
+    }
+
+    /// Counts a call as waiting for an instance, or refuses it when the queue is full.
+    fn reserve_queue_place(&self) -> Result<(), ApiError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue_capacity {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             metrics::counter!("faasm_calls_rejected_total").increment(1);
@@ -110,70 +300,102 @@ impl Scheduler {
                 capacity: self.config.queue_capacity,
             });
         }
-        let id = match self.ids.next() {
-            Ok(id) => id,
-            Err(err) => {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                return Err(err);
-            }
-        };
-        self.results.start(id);
-        let (done, receiver) = oneshot::channel();
-        let accepted = Instant::now();
-        let scheduler = self.clone();
-        tokio::spawn(async move {
-            let worker = scheduler.worker().await;
-            scheduler.waiting.fetch_sub(1, Ordering::AcqRel);
-            let started = Instant::now();
-            let session = Arc::new(CallSession::new(
-                scheduler.clone(),
-                id,
-                &call,
-                module.clone(),
-                depth,
-                worker,
-            ));
-            let input = CallInput {
-                user: call.user,
-                input: call.input,
-                cmdline: call.cmdline,
-                entry,
-                host: Some(session.clone()),
-            };
-            let outcome = scheduler.runtime.run(&module, input).await;
-            session.release_worker();
-            let result = Arc::new(CallResult {
-                id,
-                return_value: outcome.return_value,
-                output: outcome.output,
-                stdout: outcome.stdout,
-                error: outcome.error,
-                timings: Timings {
-                    queued_us: micros(started - accepted),
-                    exec_us: micros(started.elapsed()),
-                },
-            });
-            record_metrics(&result);
-            scheduler.results.finish(id, result.clone());
-            // The caller may have gone (async call, dropped connection): the result stays in
-            // the registry either way.
-            let _ = done.send(result);
-        });
-        Ok((id, receiver))
+        Ok(())
     }
 
-    /// A worker permit, waiting in FIFO order for one to be free.
-    async fn worker(&self) -> OwnedSemaphorePermit {
-        self.workers
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the worker semaphore is never closed")
+    fn spawn(self: &Arc<Self>, launch: Launch) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let scheduler = self.clone();
+        self.executor.spawn(async move {
+            scheduler.execute(launch).await;
+            if scheduler.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                scheduler.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Admits and runs one call, then records its result.
+    async fn execute(self: &Arc<Self>, launch: Launch) {
+        let Launch {
+            tree,
+            handle,
+            id,
+            module,
+            call,
+            entry,
+            durable,
+            done,
+        } = launch;
+        let accepted = Instant::now();
+        let turn = self.admission.turn(tree.root);
+        let session = Arc::new(CallSession::new(
+            self.clone(),
+            tree.clone(),
+            handle,
+            turn,
+            call.function.clone(),
+            module.clone(),
+        ));
+        let mut place = QueuePlace(Some(&self.waiting));
+        let admitted = async {
+            let instance = self
+                .admission
+                .instance(&tree.user, turn, handle == ROOT, &tree)
+                .await;
+            place.leave();
+            session.take_worker().await;
+            instance
+        };
+        let admitted = tokio::select! {
+            biased;
+            instance = admitted => Ok(instance),
+            reason = tree.aborted() => Err(reason),
+        };
+        let started = Instant::now();
+        let (outcome, instance) = match admitted {
+            Ok(instance) => {
+                let input = CallInput {
+                    user: call.user,
+                    input: call.input,
+                    cmdline: call.cmdline,
+                    entry,
+                    host: Some(session.clone()),
+                };
+                (self.runtime.run(&module, input).await, Some(instance))
+            }
+            Err(reason) => (aborted(reason.to_string()), None),
+        };
+        place.leave();
+        session.pause();
+        let result = Arc::new(CallResult {
+            id,
+            return_value: outcome.return_value,
+            output: outcome.output,
+            stdout: outcome.stdout,
+            error: outcome.error,
+            timings: Timings {
+                queued_us: micros(started - accepted),
+                exec_us: micros(started.elapsed()),
+            },
+        });
+        record_metrics(&result);
+        // Awaiters are settled before the instance goes back (see `admission`).
+        tree.finished(handle);
+        self.results.finish(result.clone(), durable);
+        if durable {
+            self.queue.dequeue(id);
+        }
+        drop(instance);
+        // The caller may have gone (async call, dropped connection): the result stays in
+        // the registry either way.
+        if let Some(done) = done {
+            let _ = done.send(result);
+        }
     }
 
     /// Runs a call and waits for its result.
     pub async fn invoke(self: &Arc<Self>, call: CallRequest) -> Result<Arc<CallResult>, ApiError> {
-        let (_, receiver) = self.submit(call).await?;
+        let (_, receiver) = self.submit(call, false).await?;
         receiver
             .await
             .map_err(|_| ApiError::Internal("call task ended without a result".into()))
@@ -184,9 +406,87 @@ impl Scheduler {
         self.results.status(id)
     }
 
-    /// Calls accepted and waiting for a worker.
+    /// Waits until no call is in flight, or `timeout`; then makes every journal write
+    /// durable. Calls still running stay in the call queue and run again at the next start.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let drained = async {
+            loop {
+                let idle = self.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, drained).await;
+        if let Err(err) = self.queue.flush().await {
+            tracing::error!("{err}");
+        }
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Calls accepted and waiting for an instance.
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Instances held, workers busy, guest memory held and retained result bytes.
+    pub fn usage(&self) -> Usage {
+        let (instances, workers) = self.admission.in_use();
+        Usage {
+            instances,
+            workers,
+            guest_memory_bytes: self.runtime.memory_budget().used(),
+            result_bytes: self.results.bytes(),
+        }
+    }
+}
+
+/// A call's count in the scheduler's `waiting` until it leaves the queue (once).
+struct QueuePlace<'a>(Option<&'a AtomicUsize>);
+
+impl QueuePlace<'_> {
+    fn leave(&mut self) {
+        if let Some(waiting) = self.0.take() {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// What the host has in use now.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub instances: usize,
+    pub workers: usize,
+    pub guest_memory_bytes: u64,
+    pub result_bytes: usize,
+}
+
+fn failed(id: CallId, reason: String) -> CallResult {
+    CallResult {
+        id,
+        return_value: 1,
+        output: Default::default(),
+        stdout: Default::default(),
+        error: Some(reason),
+        timings: Timings::default(),
+    }
+}
+
+fn aborted(reason: String) -> CallOutcome {
+    CallOutcome {
+        return_value: 1,
+        output: Default::default(),
+        stdout: Default::default(),
+        error: Some(reason),
     }
 }
 

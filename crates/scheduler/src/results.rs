@@ -1,5 +1,7 @@
 //! Retained call results: every poll of a finished call answers the same until the result
-//! expires (by age or because too many newer ones are kept).
+//! expires: by age, because too many newer ones are kept, or because the retained bytes pass
+//! their budget (oldest first in each case). Results of durable (async) calls are also written
+//! to the [`ResultStore`], so they survive a restart.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -9,10 +11,21 @@ use faasm_api::{CallId, CallResult, CallStatus};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::durable::{JournalError, ResultStore, StoredResult, now_ms};
+
+/// How long, how many and how many bytes of results are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub ttl: Duration,
+    pub max_results: usize,
+    /// Output, stdout and error bytes of the retained results together.
+    pub max_bytes: usize,
+}
+
 pub(crate) struct ResultsRegistry {
     inner: Mutex<Inner>,
-    ttl: Duration,
-    max_results: usize,
+    retention: Retention,
+    store: Arc<dyn ResultStore>,
 }
 
 /// A call as the registry knows it.
@@ -22,20 +35,58 @@ enum Entry {
     Finished(Arc<CallResult>),
 }
 
+struct Finished {
+    at: Instant,
+    id: CallId,
+    bytes: usize,
+    durable: bool,
+}
+
 #[derive(Default)]
 struct Inner {
     calls: HashMap<CallId, Entry>,
     /// Finished calls, oldest first, for expiry.
-    finished: VecDeque<(Instant, CallId)>,
+    finished: VecDeque<Finished>,
+    bytes: usize,
+}
+
+fn size(result: &CallResult) -> usize {
+    result.output.len() + result.stdout.len() + result.error.as_ref().map_or(0, String::len)
 }
 
 impl ResultsRegistry {
-    pub fn new(ttl: Duration, max_results: usize) -> Self {
+    pub fn new(retention: Retention, store: Arc<dyn ResultStore>) -> Self {
         Self {
             inner: Mutex::default(),
-            ttl,
-            max_results,
+            retention,
+            store,
         }
+    }
+
+    /// Brings back the results an earlier run of the host retained.
+    pub fn restore(&self) -> Result<(), JournalError> {
+        let stored = self.store.retained()?;
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let mut inner = self.inner.lock();
+        for StoredResult {
+            result,
+            finished_ms,
+        } in stored
+        {
+            let age = Duration::from_millis(now_ms.saturating_sub(finished_ms));
+            let at = now.checked_sub(age).unwrap_or(now);
+            let (id, bytes) = (result.id, size(&result));
+            inner.calls.insert(id, Entry::Finished(Arc::new(result)));
+            inner.bytes += bytes;
+            inner.finished.push_back(Finished {
+                at,
+                id,
+                bytes,
+                durable: true,
+            });
+        }
+        self.expire(&mut inner, now);
+        Ok(())
     }
 
     /// Records that `id` is queued or running.
@@ -44,13 +95,27 @@ impl ResultsRegistry {
         self.inner.lock().calls.insert(id, entry);
     }
 
-    pub fn finish(&self, id: CallId, result: Arc<CallResult>) {
+    /// Records a result; a `durable` one goes to the result store too.
+    pub fn finish(&self, result: Arc<CallResult>, durable: bool) {
+        let (id, bytes) = (result.id, size(&result));
+        if durable {
+            self.store.put(StoredResult {
+                result: CallResult::clone(&result),
+                finished_ms: now_ms(),
+            });
+        }
         let now = Instant::now();
         let mut inner = self.inner.lock();
         if let Some(Entry::Running(done)) = inner.calls.insert(id, Entry::Finished(result)) {
             done.notify_waiters();
         }
-        inner.finished.push_back((now, id));
+        inner.bytes += bytes;
+        inner.finished.push_back(Finished {
+            at: now,
+            id,
+            bytes,
+            durable,
+        });
         self.expire(&mut inner, now);
     }
 
@@ -62,6 +127,11 @@ impl ResultsRegistry {
             Some(Entry::Running(_)) => CallStatus::Running,
             Some(Entry::Finished(result)) => CallStatus::Finished(result.clone()),
         }
+    }
+
+    /// Bytes of the results retained now.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
     }
 
     /// Waits for call `id` to finish; `None` if the id is unknown (or its result expired).
@@ -90,14 +160,22 @@ impl ResultsRegistry {
     }
 
     fn expire(&self, inner: &mut Inner, now: Instant) {
-        while let Some(&(finished_at, id)) = inner.finished.front() {
-            let too_old = now.duration_since(finished_at) > self.ttl;
-            if !too_old && inner.finished.len() <= self.max_results {
+        let mut forgotten = Vec::new();
+        while let Some(oldest) = inner.finished.front() {
+            let too_old = now.duration_since(oldest.at) > self.retention.ttl;
+            let too_many = inner.finished.len() > self.retention.max_results;
+            let too_big = inner.bytes > self.retention.max_bytes;
+            if !(too_old || too_many || too_big) {
                 break;
             }
-            inner.finished.pop_front();
-            inner.calls.remove(&id);
+            let oldest = inner.finished.pop_front().expect("checked above");
+            inner.bytes -= oldest.bytes;
+            inner.calls.remove(&oldest.id);
+            if oldest.durable {
+                forgotten.push(oldest.id);
+            }
         }
+        self.store.remove(forgotten);
     }
 }
 
@@ -105,9 +183,29 @@ impl ResultsRegistry {
 mod tests {
     use super::*;
 
+    /// A result store that keeps nothing.
+    struct Nowhere;
+
+    impl ResultStore for Nowhere {
+        fn put(&self, _: StoredResult) {}
+        fn remove(&self, _: Vec<CallId>) {}
+        fn retained(&self) -> Result<Vec<StoredResult>, JournalError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn registry(ttl: Duration, max_results: usize, max_bytes: usize) -> Arc<ResultsRegistry> {
+        let retention = Retention {
+            ttl,
+            max_results,
+            max_bytes,
+        };
+        Arc::new(ResultsRegistry::new(retention, Arc::new(Nowhere)))
+    }
+
     #[tokio::test]
     async fn waiters_wake_when_the_call_finishes() {
-        let registry = Arc::new(ResultsRegistry::new(Duration::from_secs(60), 10));
+        let registry = registry(Duration::from_secs(60), 10, 1 << 20);
         assert!(registry.wait(1).await.is_none(), "unknown id");
         registry.start(1);
         let waiter = tokio::spawn({
@@ -115,16 +213,16 @@ mod tests {
             async move { registry.wait(1).await }
         });
         tokio::task::yield_now().await;
-        registry.finish(1, result(1));
+        registry.finish(result(1, 0), false);
         assert_eq!(waiter.await.unwrap().unwrap().id, 1);
         assert_eq!(registry.wait(1).await.unwrap().id, 1, "already finished");
     }
 
-    fn result(id: CallId) -> Arc<CallResult> {
+    fn result(id: CallId, output_bytes: usize) -> Arc<CallResult> {
         Arc::new(CallResult {
             id,
             return_value: 0,
-            output: Default::default(),
+            output: vec![b'x'; output_bytes].into(),
             stdout: Default::default(),
             error: None,
             timings: Default::default(),
@@ -133,26 +231,40 @@ mod tests {
 
     #[test]
     fn polls_do_not_consume_and_old_results_expire() {
-        let registry = ResultsRegistry::new(Duration::from_secs(3600), 2);
+        let registry = registry(Duration::from_secs(3600), 2, 1 << 20);
         assert!(matches!(registry.status(1), CallStatus::NotFound));
         registry.start(1);
         assert!(matches!(registry.status(1), CallStatus::Running));
-        registry.finish(1, result(1));
+        registry.finish(result(1, 0), false);
         for _ in 0..3 {
             assert!(matches!(registry.status(1), CallStatus::Finished(_)));
         }
         for id in 2..=3 {
             registry.start(id);
-            registry.finish(id, result(id));
+            registry.finish(result(id, 0), false);
         }
         assert!(matches!(registry.status(1), CallStatus::NotFound));
         assert!(matches!(registry.status(3), CallStatus::Finished(_)));
 
-        let short = ResultsRegistry::new(Duration::ZERO, 10);
+        let short = self::registry(Duration::ZERO, 10, 1 << 20);
         assert!(matches!(short.status(4), CallStatus::NotFound));
         short.start(5);
-        short.finish(5, result(5));
+        short.finish(result(5, 0), false);
         std::thread::sleep(Duration::from_millis(2));
         assert!(matches!(short.status(5), CallStatus::NotFound));
+    }
+
+    #[test]
+    fn retained_bytes_stay_within_the_budget() {
+        let registry = registry(Duration::from_secs(3600), 1000, 1000);
+        for id in 1..=10 {
+            registry.start(id);
+            registry.finish(result(id, 300), false);
+            assert!(registry.bytes() <= 1000, "{}", registry.bytes());
+        }
+        assert!(matches!(registry.status(7), CallStatus::NotFound));
+        for id in 8..=10 {
+            assert!(matches!(registry.status(id), CallStatus::Finished(_)));
+        }
     }
 }

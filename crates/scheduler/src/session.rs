@@ -5,50 +5,60 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use faasm_api::{CallId, CallRequest, CallResult, CallStatus, validate_name};
-use faasm_runtime::{BoxFuture, CallHost, ChainTarget, Entry, FunctionModule};
+use faasm_api::{CallRequest, CallResult, CallStatus, validate_name};
+use faasm_runtime::{BoxFuture, CallHandle, CallHost, ChainTarget, Entry, FunctionModule};
 use parking_lot::Mutex;
-use tokio::sync::OwnedSemaphorePermit;
 
+use crate::admission::{Turn, WorkerPermit};
+use crate::tree::CallTree;
 use crate::{FunctionKind, Scheduler};
 
 pub(crate) struct CallSession {
-    scheduler: Arc<Scheduler>,
-    id: CallId,
-    user: String,
-    function: String,
+    pub scheduler: Arc<Scheduler>,
+    pub tree: Arc<CallTree>,
+    /// This call's handle in its tree.
+    pub handle: CallHandle,
+    pub turn: Turn,
+    pub function: String,
     /// The exact module this call runs, for `chain_ptr` children.
-    module: Arc<FunctionModule>,
-    depth: u32,
+    pub module: Arc<FunctionModule>,
     chained: AtomicUsize,
-    /// The worker permit this call runs under; handed back while the call waits.
-    worker: Mutex<Option<OwnedSemaphorePermit>>,
+    /// The worker this call runs on; handed back while the call waits.
+    worker: Mutex<Option<WorkerPermit>>,
 }
 
 impl CallSession {
     pub fn new(
         scheduler: Arc<Scheduler>,
-        id: CallId,
-        call: &CallRequest,
+        tree: Arc<CallTree>,
+        handle: CallHandle,
+        turn: Turn,
+        function: String,
         module: Arc<FunctionModule>,
-        depth: u32,
-        worker: OwnedSemaphorePermit,
     ) -> Self {
         Self {
             scheduler,
-            id,
-            user: call.user.clone(),
-            function: call.function.clone(),
+            tree,
+            handle,
+            turn,
+            function,
             module,
-            depth,
             chained: AtomicUsize::new(0),
-            worker: Mutex::new(Some(worker)),
+            worker: Mutex::new(None),
         }
     }
 
-    /// Gives the worker back for good: the call has ended.
-    pub fn release_worker(&self) {
-        self.worker.lock().take();
+    /// Waits for a worker and holds it until [`CallHost::pause`] or the session ends.
+    pub async fn take_worker(&self) {
+        let user = &self.tree.user;
+        let worker = self.scheduler.admission.worker(user, self.turn).await;
+        *self.worker.lock() = Some(worker);
+    }
+
+    fn result_of(&self, handle: CallHandle) -> Result<faasm_api::CallId, String> {
+        self.tree
+            .descendant(self.handle, handle)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -57,28 +67,19 @@ impl CallHost for CallSession {
         &'a self,
         target: ChainTarget<'a>,
         input: Bytes,
-    ) -> BoxFuture<'a, Result<CallId, String>> {
+    ) -> BoxFuture<'a, Result<CallHandle, String>> {
         Box::pin(async move {
-            let limits = &self.scheduler.config;
-            let depth = self.depth + 1;
-            if depth > limits.max_chain_depth {
-                return Err(format!(
-                    "chain depth limit of {} exceeded",
-                    limits.max_chain_depth
-                ));
+            let limit = self.scheduler.config.max_chained_calls;
+            if self.chained.load(Ordering::Relaxed) >= limit {
+                return Err(format!("limit of {limit} chained calls per call exceeded"));
             }
-            if self.chained.fetch_add(1, Ordering::Relaxed) >= limits.max_chained_calls {
-                return Err(format!(
-                    "limit of {} chained calls per call exceeded",
-                    limits.max_chained_calls
-                ));
-            }
+            let user = &self.tree.user;
             let (module, function, entry) = match target {
                 ChainTarget::Named(name) => {
                     validate_name("function", name).map_err(|e| e.to_string())?;
                     let functions = self.scheduler.functions();
                     let module = functions
-                        .get(FunctionKind::Wasm, &self.user, name)
+                        .get(FunctionKind::Wasm, user, name)
                         .await
                         .map_err(|e| e.to_string())?;
                     (module, name.to_owned(), Entry::Main)
@@ -88,39 +89,51 @@ impl CallHost for CallSession {
                 }
             };
             let call = CallRequest {
-                user: self.user.clone(),
+                user: user.to_string(),
                 function,
                 input,
                 python: module.is_python(),
                 ..Default::default()
             };
-            let (id, _) = self
+            let handle = self
                 .scheduler
-                .start(module, call, entry, depth)
+                .start_child(self, module, call, entry)
                 .map_err(|e| format!("chained call refused: {e}"))?;
-            Ok(id)
+            self.chained.fetch_add(1, Ordering::Relaxed);
+            Ok(handle)
         })
     }
 
-    fn await_call(&self, id: CallId) -> BoxFuture<'_, Result<Arc<CallResult>, String>> {
+    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, String>> {
         Box::pin(async move {
-            if id == self.id {
-                return Err("a call cannot await itself".into());
+            let id = self.result_of(handle)?;
+            let admission = &self.scheduler.admission;
+            // Settled by the callee's end, or when the guard goes if this wait is given up.
+            let awaiting = admission.begin_await(&self.tree.user);
+            if self.tree.register_await(handle, &awaiting.0) {
+                // Hand the worker back while waiting, so the callee can run on a busy host.
+                self.pause();
+                let result = self.scheduler.results.wait(id).await;
+                self.resume().await;
+                return result.ok_or_else(|| format!("the result of call handle {handle} expired"));
             }
-            // Hand the worker back while waiting, so the callee can run on a busy host.
-            self.pause();
-            let result = self.scheduler.results.wait(id).await;
-            self.resume().await;
-            result.ok_or_else(|| format!("unknown call id {id}"))
+            self.finished_call(handle)
         })
     }
 
-    fn finished_call(&self, id: CallId) -> Result<Arc<CallResult>, String> {
+    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, String> {
+        let id = self.result_of(handle)?;
         match self.scheduler.results.status(id) {
             CallStatus::Finished(result) => Ok(result),
-            CallStatus::Running => Err(format!("call {id} has not finished: await it first")),
-            CallStatus::NotFound => Err(format!("unknown call id {id}")),
+            CallStatus::Running => Err(format!(
+                "chained call {handle} has not finished: await it first"
+            )),
+            CallStatus::NotFound => Err(format!("the result of call handle {handle} expired")),
         }
+    }
+
+    fn cancelled(&self) -> BoxFuture<'_, String> {
+        Box::pin(async move { self.tree.aborted().await.to_string() })
     }
 
     fn pause(&self) {
@@ -128,9 +141,6 @@ impl CallHost for CallSession {
     }
 
     fn resume(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let worker = self.scheduler.worker().await;
-            *self.worker.lock() = Some(worker);
-        })
+        Box::pin(self.take_worker())
     }
 }

@@ -49,7 +49,7 @@ async fn handle(
             call,
             is_async: true,
         } => {
-            let (id, _) = app.scheduler.submit(call).await?;
+            let (id, _) = app.scheduler.submit(call, true).await?;
             let mut response = if json {
                 axum::Json(CallStatus::Running.json(id)).into_response()
             } else {
@@ -113,6 +113,11 @@ fn set_header(response: &mut Response, name: &'static str, value: i64) {
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    let usage = app.scheduler.usage();
     metrics::gauge!("faasm_queue_depth").set(app.scheduler.queue_depth() as f64);
+    metrics::gauge!("faasm_instances_in_use").set(usage.instances as f64);
+    metrics::gauge!("faasm_workers_in_use").set(usage.workers as f64);
+    metrics::gauge!("faasm_guest_memory_bytes").set(usage.guest_memory_bytes as f64);
+    metrics::gauge!("faasm_result_bytes").set(usage.result_bytes as f64);
     text(app.metrics.render())
 }

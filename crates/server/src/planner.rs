@@ -43,7 +43,7 @@ impl Batches {
         let mut failure = None;
         for (message_id, call) in batch.calls {
             let (user, function) = (call.user.clone(), call.function.clone());
-            match scheduler.submit(call).await {
+            match scheduler.submit(call, true).await {
                 Ok((call_id, _)) => started.push(BatchCall {
                     message_id,
                     call_id,

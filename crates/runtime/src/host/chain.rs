@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faasm_api::{CallId, CallResult};
+use faasm_api::CallResult;
 use wasmtime::{Caller, Linker};
 
 use super::{MODULE, memory};
 use crate::call::CallState;
-use crate::chain::{CallHost, ChainTarget, Entry};
+use crate::chain::{CallHandle, CallHost, ChainTarget, Entry};
 
 pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
@@ -28,8 +28,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                     )
                 };
                 let host = host(&caller)?;
-                let id = host.chain(ChainTarget::Named(&function), input).await;
-                guest_id(id.map_err(wasmtime::Error::msg)?)
+                let handle = host.chain(ChainTarget::Named(&function), input).await;
+                guest_handle(handle.map_err(wasmtime::Error::msg)?)
             })
         },
     )?;
@@ -45,19 +45,19 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                 };
                 let host = host(&caller)?;
                 let target = ChainTarget::SameModule(Entry::Table(index));
-                let id = host.chain(target, input).await;
-                guest_id(id.map_err(wasmtime::Error::msg)?)
+                let handle = host.chain(target, input).await;
+                guest_handle(handle.map_err(wasmtime::Error::msg)?)
             })
         },
     )?;
     linker.func_wrap_async(
         MODULE,
         "__faasm_await_call",
-        |caller: Caller<'_, CallState>, (id,): (u32,)| {
+        |caller: Caller<'_, CallState>, (handle,): (u32,)| {
             Box::new(async move {
                 let host = host(&caller)?;
                 let result = host
-                    .await_call(CallId::from(id))
+                    .await_call(handle)
                     .await
                     .map_err(wasmtime::Error::msg)?;
                 Ok(awaited_return_value(&result))
@@ -86,20 +86,21 @@ pub(crate) fn awaited_return_value(result: &CallResult) -> i32 {
     }
 }
 
-/// Guests hold call ids as 32-bit integers.
-fn guest_id(id: CallId) -> wasmtime::Result<i32> {
-    i32::try_from(id).map_err(|_| wasmtime::format_err!("call id {id} does not fit in an i32"))
+/// Guests hold call handles as 32-bit integers (handles are bounded by the tree's budget).
+fn guest_handle(handle: CallHandle) -> wasmtime::Result<i32> {
+    i32::try_from(handle)
+        .map_err(|_| wasmtime::format_err!("call handle {handle} does not fit in an i32"))
 }
 
 /// Like `read_input`, for the output of a finished call.
 fn read_call_output(
     mut caller: Caller<'_, CallState>,
-    id: u32,
+    handle: u32,
     buf: u32,
     len: u32,
 ) -> wasmtime::Result<i32> {
     let result = host(&caller)?
-        .finished_call(CallId::from(id))
+        .finished_call(handle)
         .map_err(wasmtime::Error::msg)?;
     let output = &result.output;
     if len == 0 {

@@ -17,13 +17,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faasm_api::{CallId, StateKey};
+use faasm_api::StateKey;
 use faasm_state::check_range;
 use wasmtime::{Caller, Linker};
 
 use super::{Phase, RunnerResult};
 use crate::call::CallState;
-use crate::chain::{CallHost, ChainTarget, Entry};
+use crate::chain::{CallHandle, CallHost, ChainTarget, Entry};
 use crate::host::{self, memory};
 
 /// The operation codes; `pyfaasm/_door.py` has the same table.
@@ -248,18 +248,18 @@ async fn serve_call(
             let entry = args.text()?;
             let input = Bytes::copy_from_slice(args.bytes()?);
             let target = ChainTarget::SameModule(Entry::Python(Arc::from(entry)));
-            let id = call_host(c)?.chain(target, input).await;
-            int_reply(id.map_err(wasmtime::Error::msg)? as i64)
+            let handle = call_host(c)?.chain(target, input).await;
+            int_reply(handle.map_err(wasmtime::Error::msg)?.into())
         }
         op::AWAIT_CALL => {
-            let id = CallId::try_from(args.int()?)?;
-            let result = call_host(c)?.await_call(id).await;
+            let handle = CallHandle::try_from(args.int()?)?;
+            let result = call_host(c)?.await_call(handle).await;
             let result = result.map_err(wasmtime::Error::msg)?;
             int_reply(host::awaited_return_value(&result).into())
         }
         op::CALL_OUTPUT => {
-            let id = CallId::try_from(args.int()?)?;
-            let result = call_host(c)?.finished_call(id);
+            let handle = CallHandle::try_from(args.int()?)?;
+            let result = call_host(c)?.finished_call(handle);
             result.map_err(wasmtime::Error::msg)?.output.to_vec()
         }
         _ => return serve_state(c, code, args).await,

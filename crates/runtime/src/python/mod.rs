@@ -412,7 +412,11 @@ impl Runtime {
             }
         };
         crate::own_thread::block_on(async {
-            let _slot = self.slots.acquire().await.expect("never closed");
+            let _slot = self
+                .preparation_slots
+                .acquire()
+                .await
+                .expect("never closed");
             let call = CallStart {
                 user: String::new(),
                 input: Bytes::new(),
