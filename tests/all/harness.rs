@@ -93,10 +93,22 @@ impl Server {
         }
     }
 
-    /// Stops the server (as `kill` would) and waits for it.
+    /// Stops the server (as `kill -9` would) and waits for it.
     pub fn stop(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits for the server to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn request(
@@ -134,6 +146,12 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.upload);
+        self.request(reqwest::Method::GET, &url, &[], Vec::new())
+    }
+
+    /// A GET on the invoke server.
+    pub fn get_invoke(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.invoke);
         self.request(reqwest::Method::GET, &url, &[], Vec::new())
     }
 

@@ -50,7 +50,7 @@ fn restart_keeps_uploads_and_never_reuses_ids() {
     );
     assert_eq!(reply.body, b"file");
     assert_eq!(server.get("/f/demo").json(), json!(["echo"]));
-    // The status of a call from before the restart is not known to this process.
+    // A sync call's result was delivered in its response and is not kept across restarts.
     let reply = server.post(json!({"id": first_id, "status": true}));
     assert_eq!(reply.status, 404);
 }
