@@ -55,6 +55,8 @@ def faasm_main():
 enum Workload {
     /// A WebAssembly echo (WAT).
     Echo,
+    /// The same echo posted with `"async": true`: measures accepting durable async calls.
+    EchoAsync,
     /// examples/python/echo.py.
     PythonEcho,
     /// `np.linalg.solve` of a 3x3 system (numpy warmed up at import), then an echo.
@@ -65,7 +67,7 @@ impl Workload {
     /// Where it is uploaded and what is uploaded.
     fn upload(self) -> (&'static str, Vec<u8>) {
         match self {
-            Self::Echo => (
+            Self::Echo | Self::EchoAsync => (
                 "/f/bench/echo",
                 wat::parse_str(ECHO_WAT).expect("the echo module is valid WAT"),
             ),
@@ -77,10 +79,21 @@ impl Workload {
         }
     }
 
+    /// Whether a call's answer is right: the echo, or a call id for an async call.
+    fn expected(self, body: &[u8]) -> bool {
+        match self {
+            Self::EchoAsync => std::str::from_utf8(body).is_ok_and(|id| id.parse::<u64>().is_ok()),
+            _ => body == EXPECTED_BODY,
+        }
+    }
+
     /// The invoke request every call sends.
     fn invoke_body(self) -> &'static [u8] {
         match self {
             Self::Echo => br#"{"user":"bench","function":"echo","input_data":"hello"}"#,
+            Self::EchoAsync => {
+                br#"{"user":"bench","function":"echo","input_data":"hello","async":true}"#
+            }
             Self::PythonEcho => {
                 br#"{"python":true,"py_user":"bench","py_func":"echo","input_data":"hello"}"#
             }
@@ -170,6 +183,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut faasm = Target::parse("faasm", &invoke_url)?;
     faasm.invoke_body = Bytes::from_static(args.workload.invoke_body());
+    faasm.workload = args.workload;
     client.block_on(prepare_faasm(upload_url.as_deref(), args.workload, &faasm))?;
 
     let mut runs = Vec::new();
@@ -226,6 +240,8 @@ struct Target {
     authority: String,
     path: String,
     invoke_body: Bytes,
+    /// What a right answer is.
+    workload: Workload,
 }
 
 impl Target {
@@ -251,6 +267,7 @@ impl Target {
             authority: authority.to_string(),
             path: uri.path().to_owned(),
             invoke_body: Bytes::new(),
+            workload: Workload::Echo,
         })
     }
 
@@ -425,7 +442,7 @@ async fn prepare_faasm(
     let mut sender = connect(faasm.addr).await?;
     let (status, body) = exchange(&mut sender, faasm.invoke_request()).await?;
     ensure!(
-        status == StatusCode::OK && body == EXPECTED_BODY,
+        status == StatusCode::OK && workload.expected(&body),
         "the {workload:?} check call failed: {status} {:?}",
         String::from_utf8_lossy(&body)
     );
@@ -455,12 +472,17 @@ impl Stats {
         }
     }
 
-    fn record(&mut self, latency: Duration, outcome: &anyhow::Result<(StatusCode, Bytes)>) {
+    fn record(
+        &mut self,
+        latency: Duration,
+        outcome: &anyhow::Result<(StatusCode, Bytes)>,
+        workload: Workload,
+    ) {
         self.requests += 1;
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latency_us.saturating_record(micros.max(1));
         let error = match outcome {
-            Ok((StatusCode::OK, body)) if body == EXPECTED_BODY => return,
+            Ok((StatusCode::OK, body)) if workload.expected(body) => return,
             Ok((status, body)) => format!("{status}: {:?}", String::from_utf8_lossy(body)),
             Err(err) => format!("{err:#}"),
         };
@@ -543,7 +565,7 @@ async fn drive_connection(
         }
         let outcome = exchange(&mut sender, target.invoke_request()).await;
         if started >= measure_from {
-            stats.record(started.elapsed(), &outcome);
+            stats.record(started.elapsed(), &outcome, target.workload);
         }
         if outcome.is_err() {
             sender = connect(target.addr).await?;
