@@ -142,7 +142,7 @@ impl Runtime {
             memory_cap: MemoryCap {
                 limit: limits.memory_bytes,
             },
-            files: start.files,
+            files: start.files.with_scratch_limit(limits.scratch_bytes),
             state: crate::host::state::StateSession::new(self.config.state.clone()),
             python: start.python,
         };
