@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Captured stdout per call beyond which it is truncated [default: 1MiB].
     #[arg(long, env = "FAASM_STDOUT_LIMIT")]
     stdout_limit: Option<ByteSize>,
+    /// What one call's private files may hold; a write past it fails with ENOSPC [default: 256MiB].
+    #[arg(long, env = "FAASM_MAX_SCRATCH")]
+    max_scratch: Option<ByteSize>,
     /// Calls executing at once [default: number of cores].
     #[arg(long, env = "FAASM_WORKERS")]
     workers: Option<usize>,
@@ -125,6 +128,7 @@ impl ServeArgs {
             memory_limit: self.memory_limit.or(lower.memory_limit),
             output_limit: self.output_limit.or(lower.output_limit),
             stdout_limit: self.stdout_limit.or(lower.stdout_limit),
+            max_scratch: self.max_scratch.or(lower.max_scratch),
             workers: self.workers.or(lower.workers),
             queue_size: self.queue_size.or(lower.queue_size),
             max_instances: self.max_instances.or(lower.max_instances),
@@ -182,6 +186,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         memory_bytes: bytes(args.memory_limit, 1 << 30),
         output_bytes: bytes(args.output_limit, 16 << 20) as usize,
         stdout_bytes: bytes(args.stdout_limit, 1 << 20) as usize,
+        scratch_bytes: bytes(args.max_scratch, 256 << 20),
     };
     let data_dir = args.data_dir.unwrap_or_else(|| "faasm-data".into());
     let store = Arc::new(

@@ -279,3 +279,122 @@ fn write_state_from_file_reads_scratch_and_shared_files() {
     assert_eq!(server.get("/s/demo/from_tmp").body, b"scratch bytes");
     assert_eq!(server.get("/s/demo/from_shared").body, b"shared!");
 }
+
+/// A server whose calls may keep 1 MiB of scratch each, with demo/scratch and demo/echo.
+fn capped(env: &[(&str, &str)]) -> Server {
+    let server = Server::start_with_env(&["--max-scratch", "1MiB", "--call-timeout", "2"], env);
+    server.upload("demo", "scratch", &compile("tests/functions/scratch.c"));
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server
+}
+
+/// Runs demo/scratch in `mode`, which must succeed; returns its output.
+fn scratch(server: &Server, mode: &str) -> String {
+    let reply = server.call("demo", "scratch", mode);
+    assert_eq!(reply.status, 200, "{mode}: {}", reply.text());
+    reply.text()
+}
+
+fn numbers(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn writes_past_the_scratch_cap_fail_with_enospc() {
+    let server = capped(&[]);
+    let text = scratch(&server, "fill");
+    assert!(text.ends_with(", then: No space left on device"), "{text}");
+    let written = numbers(&text)[0];
+    assert!((900_000..=1 << 20).contains(&written), "{text}");
+
+    // Removed files free their space, unless they are still open.
+    let refill = numbers(&scratch(&server, "refill"));
+    assert!(refill.iter().all(|&n| n > 900_000), "{refill:?}");
+    let unlinked = numbers(&scratch(&server, "unlinked"));
+    assert!(
+        unlinked[0] > 900_000 && unlinked[2] > 900_000,
+        "{unlinked:?}"
+    );
+    assert!(unlinked[1] < 100_000, "{unlinked:?}");
+
+    // Empty files cost a block each.
+    let text = scratch(&server, "files");
+    assert!(
+        text.ends_with("files, then: No space left on device"),
+        "{text}"
+    );
+    assert!((200..=256).contains(&numbers(&text)[0]), "{text}");
+
+    // A private copy of a shared file counts too.
+    put_file(&server, "big", &vec![7u8; 2 << 20]);
+    assert_eq!(scratch(&server, "shared"), "No space left on device");
+
+    let reply = server.call("demo", "echo", "still serving");
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "still serving")
+    );
+}
+
+#[test]
+fn scratch_of_finished_calls_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = capped(&[("TMPDIR", tmp.path().to_str().unwrap())]);
+    assert_eq!(scratch(&server, "keep"), "");
+    let reply = server.call("demo", "scratch", "spin");
+    assert!(
+        reply.text().ends_with("timed out after 2s"),
+        "{}",
+        reply.text()
+    );
+    // The limit also comes from the environment.
+    let env = [
+        ("TMPDIR", tmp.path().to_str().unwrap()),
+        ("FAASM_MAX_SCRATCH", "256KiB"),
+    ];
+    let other = Server::start_with_env(&[], &env);
+    other.upload("demo", "scratch", &compile("tests/functions/scratch.c"));
+    let written = numbers(&scratch(&other, "fill"))[0];
+    assert!((128 << 10..=256 << 10).contains(&written), "{written}");
+
+    // What calls left is emptied in the background: every call directory is back to an
+    // empty `/tmp` and no private copies. Counts the call directories, lists what they hold
+    // beyond that (the pool's thread may be removing entries meanwhile).
+    let leftovers = || -> (usize, Vec<String>) {
+        let mut calls = 0;
+        let mut found = Vec::new();
+        let mut pending = vec![tmp.path().to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = path.strip_prefix(tmp.path()).unwrap().display().to_string();
+                let within_call = name.split_once("/call-").and_then(|(_, rest)| {
+                    rest.split_once('/').map(|(_, inside)| inside.to_owned())
+                });
+                calls += usize::from(name.contains("/call-") && within_call.is_none());
+                if within_call
+                    .is_some_and(|inside| !["root", "root/tmp", "faasm"].contains(&&*inside))
+                {
+                    found.push(name);
+                }
+                if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    pending.push(path);
+                }
+            }
+        }
+        (calls, found)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !leftovers().1.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (calls, found) = leftovers();
+    assert!(calls > 0, "no call directories in {}", tmp.path().display());
+    assert_eq!(found, Vec::<String>::new());
+}

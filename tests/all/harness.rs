@@ -44,14 +44,23 @@ impl Reply {
 impl Server {
     /// A server with a fresh data directory.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// A server with a fresh data directory and extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::start_in(temp.path(), args);
+        let mut server = Server::spawn(temp.path(), args, env);
         server._temp = Some(temp);
         server
     }
 
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn(data_dir, args, &[])
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(FAASM)
             .args([
                 "serve",
@@ -63,6 +72,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -10,6 +10,7 @@ mod limits;
 mod persistence;
 mod python;
 mod redis;
+mod sleep;
 mod soundness;
 mod state;
 mod upload;

@@ -1,4 +1,4 @@
-// Sleeps for a second (a WASI clock wait), holding its worker while it runs.
+// Sleeps for a second (a WASI clock wait; the worker is free meanwhile).
 #include <unistd.h>
 
 int main(void)

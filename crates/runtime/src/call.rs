@@ -145,7 +145,7 @@ impl Runtime {
             output: Bytes::new(),
             output_limit: limits.output_bytes,
             memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
-            files: start.files,
+            files: start.files.with_scratch_limit(limits.scratch_bytes),
             state: crate::host::state::StateSession::new(self.config.state.clone()),
             python: start.python,
         };

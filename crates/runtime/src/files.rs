@@ -53,6 +53,7 @@
 //! deletes them, if that fails or a directory grew). A call that uses files pays for four
 //! `open`s, not for `mkdir`/`rmdir` (tens of µs each on a journaling filesystem).
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,12 +62,12 @@ use std::time::Instant;
 
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p1::types::Errno;
-use wasmtime_wasi::p1::wasi_snapshot_preview1 as abi;
+use wasmtime_wasi::p1::types::{Errno, Fd, Filetype};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1 as _;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, WasiCtxBuilder};
 use wiggle::GuestMemory;
 
+use crate::CallLimits;
 use crate::call::CallState;
 use crate::capped_pipe::CappedPipe;
 
@@ -92,11 +93,15 @@ const O_EXCL: i32 = 4;
 const O_TRUNC: i32 = 8;
 const RIGHT_FD_READ: i64 = 1 << 1;
 const RIGHT_FD_WRITE: i64 = 1 << 6;
+const FDFLAG_APPEND: i32 = 1;
 const FDFLAG_NONBLOCK: i32 = 4;
 /// The most buffers one read or write may pass (Linux's `IOV_MAX`).
 const IOV_MAX: usize = 1024;
 /// The most bytes one read of a device returns.
 const DEVICE_READ_MAX: usize = 1 << 20;
+/// What a file, directory or link costs a call's scratch besides its bytes: a block, so that
+/// empty files cannot take the host's inodes for free either.
+const ENTRY_BYTES: u64 = 4096;
 
 /// What `/dev/<name>` behaves as.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -166,6 +171,14 @@ pub(crate) struct CallFiles {
     /// Whether anything was written to the hidden directory (else `faasm://` needs no lookup).
     shadow_used: bool,
     devices: Vec<(u32, Device)>,
+    /// The descriptors `path_open` gave the guest (other than devices), and whether each
+    /// appends: the only ones whose writes can land in the call's scratch.
+    opened: Vec<(u32, bool)>,
+    /// The most bytes the call's directories may hold (see [`reserve`]).
+    scratch_limit: u64,
+    /// What they hold at most: measured, plus what was reserved since (removals are not
+    /// tracked, so this only grows until the next measurement).
+    scratch_used: u64,
 }
 
 impl CallFiles {
@@ -185,7 +198,16 @@ impl CallFiles {
             shadow: false,
             shadow_used: false,
             devices: Vec::new(),
+            opened: Vec::new(),
+            scratch_limit: CallLimits::default().scratch_bytes,
+            scratch_used: 0,
         }
+    }
+
+    /// Caps what the call's directories may hold at `bytes`.
+    pub(crate) fn with_scratch_limit(mut self, bytes: u64) -> Self {
+        self.scratch_limit = bytes;
+        self
     }
 
     /// A Python call: the interpreter's `library` preopened read-only at [`LIBRARY_PREOPEN`]
@@ -277,6 +299,32 @@ impl CallFiles {
             _ => {}
         }
         self.devices.retain(|(d, _)| *d != fd);
+        self.opened.retain(|(d, _)| *d != fd);
+    }
+
+    fn set_append(&mut self, fd: u32, append: bool) {
+        if let Some(entry) = self.opened.iter_mut().find(|(d, _)| *d == fd) {
+            entry.1 = append;
+        }
+    }
+
+    /// Adds `bytes` to what the scratch holds, unless that passes the limit.
+    fn try_reserve(&mut self, bytes: u64) -> bool {
+        match self.scratch_used.checked_add(bytes) {
+            Some(used) if used <= self.scratch_limit => {
+                self.scratch_used = used;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `fd` appends, if `path_open` gave it to the guest.
+    fn opened(&self, fd: u32) -> Option<bool> {
+        self.opened
+            .iter()
+            .find(|(d, _)| *d == fd)
+            .map(|&(_, append)| append)
     }
 
     fn renumbered(&mut self, from: u32, to: u32) {
@@ -284,10 +332,14 @@ impl CallFiles {
             return;
         }
         let device = self.device(from);
+        let opened = self.opened(from);
         self.forget(to);
         self.forget(from);
         if let Some(device) = device {
             self.devices.push((to, device));
+        }
+        if let Some(append) = opened {
+            self.opened.push((to, append));
         }
     }
 
@@ -307,36 +359,58 @@ impl CallFiles {
     }
 
     /// Where a `path_open` of a `faasm://` path goes: the shared directory, or the call's
-    /// own copy (made now if the open writes). `Err` is the errno to answer with.
-    fn faasm_open(&mut self, segments: &[String], oflags: i32, rights: i64) -> Result<u32, Errno> {
+    /// own copy (which [`CallFiles::make_own`] makes first if the open writes). `Err` is the
+    /// errno to answer with.
+    fn faasm_open(
+        &self,
+        segments: &[String],
+        oflags: i32,
+        rights: i64,
+    ) -> Result<FaasmOpen, Errno> {
         if segments.is_empty() || !self.shadow {
-            return Ok(FAASM_FD);
+            return Ok(FaasmOpen::Shared);
         }
         let writes = rights & RIGHT_FD_WRITE != 0 || oflags & (O_CREAT | O_TRUNC | O_EXCL) != 0;
         match self.shadow_kind(segments) {
-            Kind::File | Kind::Other => return Ok(self.shadow_fd()),
+            Kind::File | Kind::Other => return Ok(FaasmOpen::Own),
             Kind::Dir if writes || kind(&self.shared, segments) != Kind::Dir => {
-                return Ok(self.shadow_fd());
+                return Ok(FaasmOpen::Own);
             }
-            Kind::Dir => return Ok(FAASM_FD),
-            Kind::Missing if !writes || oflags & O_DIRECTORY != 0 => return Ok(FAASM_FD),
+            Kind::Dir => return Ok(FaasmOpen::Shared),
+            Kind::Missing if !writes || oflags & O_DIRECTORY != 0 => {
+                return Ok(FaasmOpen::Shared);
+            }
             Kind::Missing => {}
         }
-        let shared = kind(&self.shared, segments);
-        match shared {
+        match kind(&self.shared, segments) {
             // Writing a directory or through a link: let the read-only preopen refuse it.
-            Kind::Dir | Kind::Other => return Ok(FAASM_FD),
-            Kind::File if oflags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => {
-                return Err(Errno::Exist);
-            }
-            Kind::File | Kind::Missing => {}
+            Kind::Dir | Kind::Other => Ok(FaasmOpen::Shared),
+            Kind::File if oflags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL => Err(Errno::Exist),
+            Kind::File => Ok(FaasmOpen::MakeOwn {
+                copy: oflags & O_TRUNC == 0,
+            }),
+            Kind::Missing => Ok(FaasmOpen::MakeOwn { copy: false }),
         }
-        self.shadow_parents(segments).map_err(io_errno)?;
-        if shared == Kind::File && oflags & O_TRUNC == 0 {
-            self.copy_to_shadow(segments).map_err(io_errno)?;
+    }
+
+    /// At most what [`CallFiles::make_own`] adds to the scratch: the parents, the copy.
+    fn own_bytes(&self, segments: &[String], copy: bool) -> u64 {
+        let copied = match fs::symlink_metadata(self.shared_path(segments)) {
+            Ok(meta) if copy && meta.is_file() => meta.len(),
+            _ => 0,
+        };
+        ENTRY_BYTES * segments.len() as u64 + copied
+    }
+
+    /// Prepares the call's own copy of a `faasm://` path: its parents, and the shared file's
+    /// bytes if `copy`.
+    fn make_own(&mut self, segments: &[String], copy: bool) -> io::Result<()> {
+        self.shadow_parents(segments)?;
+        if copy {
+            self.copy_to_shadow(segments)?;
         }
         self.shadow_used = true;
-        Ok(self.shadow_fd())
+        Ok(())
     }
 
     /// Creates in the hidden directory the parents of `segments` that exist as directories
@@ -452,6 +526,17 @@ fn io_errno(err: io::Error) -> Errno {
         io::ErrorKind::FileTooLarge => Errno::Fbig,
         _ => Errno::Io,
     }
+}
+
+/// Where [`CallFiles::faasm_open`] sends an open.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FaasmOpen {
+    /// The shared file (read-only).
+    Shared,
+    /// The call's existing copy.
+    Own,
+    /// The call's copy, to be made first.
+    MakeOwn { copy: bool },
 }
 
 /// What a path names, found without following links.
@@ -794,16 +879,24 @@ impl Scratch {
 /// linker's glue would) with the guest's memory and the call's current WASI context.
 macro_rules! wasi_call {
     ($caller:expr, $func:ident($($arg:expr),* $(,)?) $(.$await:ident)?) => {{
-        let caller: &mut Caller<'_, CallState> = $caller;
-        let fuel = caller.as_context_mut().hostcall_fuel();
-        let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-            wasmtime::bail!("missing required memory export");
-        };
-        let (data, state) = memory.data_and_store_mut(caller);
-        state.wasi.set_hostcall_fuel(fuel);
-        let mut guest = GuestMemory::Unshared(data);
-        abi::$func(&mut state.wasi, &mut guest $(, $arg)*)$(.$await)?
+        let (state, mut guest) = $crate::files::wasi_parts($caller)?;
+        wasmtime_wasi::p1::wasi_snapshot_preview1::$func(&mut state.wasi, &mut guest $(, $arg)*)
+            $(.$await)?
     }};
+}
+pub(crate) use wasi_call;
+
+/// The call's state and the guest's memory, as wasmtime-wasi's functions take them.
+pub(crate) fn wasi_parts<'a>(
+    caller: &'a mut Caller<'_, CallState>,
+) -> wasmtime::Result<(&'a mut CallState, GuestMemory<'a>)> {
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        wasmtime::bail!("missing required memory export");
+    };
+    let (data, state) = memory.data_and_store_mut(caller);
+    state.wasi.set_hostcall_fuel(fuel);
+    Ok((state, GuestMemory::Unshared(data)))
 }
 
 /// Sets up the filesystem the first time the guest names a descriptor that would be one of
@@ -872,6 +965,121 @@ fn iovecs(memory: &[u8], iovs: i32, count: i32) -> Result<Vec<(usize, usize)>, E
         })
         .collect::<Option<_>>()
         .ok_or(Errno::Fault)
+}
+
+/// Reserves `bytes` of the call's scratch for what a WASI call is about to create or write;
+/// `false` (the call answers `ENOSPC` and writes nothing) if that would pass the limit. The
+/// running total only grows, so before refusing, the scratch is measured again (the guest may
+/// have removed files since).
+async fn reserve(caller: &mut Caller<'_, CallState>, bytes: u64) -> wasmtime::Result<bool> {
+    if caller.data_mut().files.try_reserve(bytes) {
+        return Ok(true);
+    }
+    let used = scratch_usage(caller).await?;
+    let files = &mut caller.data_mut().files;
+    files.scratch_used = used;
+    Ok(files.try_reserve(bytes))
+}
+
+/// What the call's scratch holds now: the entries and bytes of its directories, and the files
+/// it removed but still has open (their blocks are freed only when they are closed).
+async fn scratch_usage(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<u64> {
+    let files = &caller.data().files;
+    let Some(dirs) = &files.dirs else {
+        return Ok(0);
+    };
+    let tops = [dirs.root(), dirs.shadow()];
+    let opened: Vec<u32> = files.opened.iter().map(|&(fd, _)| fd).collect();
+    let mut used = tokio::task::spawn_blocking(move || disk_usage(&tops)).await?;
+    for fd in opened {
+        let (state, mut guest) = wasi_parts(caller)?;
+        if let Ok(stat) = state.wasi.fd_filestat_get(&mut guest, Fd::from(fd)).await
+            && stat.filetype == Filetype::RegularFile
+            && stat.nlink == 0
+        {
+            used = used.saturating_add(ENTRY_BYTES + stat.size);
+        }
+    }
+    Ok(used)
+}
+
+/// What the entries under `tops` cost: [`ENTRY_BYTES`] each, plus each file's bytes (apparent
+/// or allocated, whichever is larger; once per inode). Links are not followed.
+fn disk_usage(tops: &[PathBuf]) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut inodes = HashSet::new();
+    let mut pending = tops.to_vec();
+    let mut total = 0u64;
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            total = total.saturating_add(ENTRY_BYTES);
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if inodes.insert((meta.dev(), meta.ino())) {
+                total = total.saturating_add(meta.len().max(meta.blocks().saturating_mul(512)));
+            }
+        }
+    }
+    total
+}
+
+/// A write that may grow a file.
+#[derive(Clone, Copy)]
+enum Write {
+    /// `len` bytes at the descriptor's position (`fd_write`).
+    AtCursor(u64),
+    /// `len` bytes at `offset` (`fd_pwrite`).
+    At { offset: u64, len: u64 },
+    /// Setting the size (`fd_filestat_set_size`).
+    Size(u64),
+}
+
+/// Reserves what `write` adds to the call's scratch if `fd` is a regular file the guest
+/// opened (nothing for stdio, devices and directories); `false`: `ENOSPC`.
+async fn room_to_write(
+    caller: &mut Caller<'_, CallState>,
+    fd: i32,
+    write: Write,
+) -> wasmtime::Result<bool> {
+    let Some(append) = caller.data().files.opened(fd as u32) else {
+        return Ok(true);
+    };
+    let fd = Fd::from(fd as u32);
+    let (state, mut guest) = wasi_parts(caller)?;
+    let size = match state.wasi.fd_filestat_get(&mut guest, fd).await {
+        Ok(stat) if stat.filetype == Filetype::RegularFile => stat.size,
+        // Not a file, or an error that wasmtime-wasi's own call will answer with.
+        _ => return Ok(true),
+    };
+    // As wasmtime-wasi writes: appending ignores the offset.
+    let end = match write {
+        Write::Size(new) => new,
+        Write::AtCursor(len) | Write::At { len, .. } if append => size.saturating_add(len),
+        Write::At { offset, len } => offset.saturating_add(len),
+        Write::AtCursor(len) => match state.wasi.fd_tell(&mut guest, fd) {
+            Ok(position) => position.saturating_add(len),
+            Err(_) => return Ok(true),
+        },
+    };
+    reserve(caller, end.saturating_sub(size)).await
+}
+
+/// The length of the first non-empty buffer of an iovec array: what one `fd_write` of
+/// wasmtime-wasi writes (0 if the array is bad; the write then fails).
+fn first_buffer_len(caller: &mut Caller<'_, CallState>, iovs: i32, count: i32) -> u64 {
+    let Some(memory) = memory_of(caller) else {
+        return 0;
+    };
+    iovecs(memory, iovs, count)
+        .ok()
+        .and_then(|buffers| buffers.into_iter().map(|(_, len)| len).find(|&len| len > 0))
+        .map_or(0, |len| len as u64)
 }
 
 /// `fd_read`/`fd_pread` of a device: fills the buffers, stores the count at `out`.
@@ -958,13 +1166,21 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
 /// Shadows WASI functions that take descriptors with ones that first set up the call's
 /// filesystem if a descriptor names one of its preopens, then call wasmtime-wasi's.
 macro_rules! mount_first {
-    ($linker:ident, async $name:ident($($arg:ident: $ty:ty),*) fds($($fd:ident),*)) => {
+    (
+        $linker:ident,
+        async $name:ident($($arg:ident: $ty:ty),*) fds($($fd:ident),*) $(reserve($bytes:expr))?
+    ) => {
         $linker.func_wrap_async(
             WASI,
             stringify!($name),
             |mut caller: Caller<'_, CallState>, ($($arg,)*): ($($ty,)*)| {
                 Box::new(async move {
                     $(ensure_mounted(&mut caller, $fd)?;)*
+                    $(
+                        if !reserve(&mut caller, $bytes).await? {
+                            return Ok(Errno::Nospc as i32);
+                        }
+                    )?
                     wasi_call!(&mut caller, $name($($arg),*).await)
                 })
             },
@@ -989,10 +1205,8 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     mount_first!(linker, fd_allocate(fd: i32, offset: i64, len: i64) fds(fd));
     mount_first!(linker, async fd_datasync(fd: i32) fds(fd));
     mount_first!(linker, async fd_fdstat_get(fd: i32, out: i32) fds(fd));
-    mount_first!(linker, fd_fdstat_set_flags(fd: i32, flags: i32) fds(fd));
     mount_first!(linker, fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64) fds(fd));
     mount_first!(linker, async fd_filestat_get(fd: i32, out: i32) fds(fd));
-    mount_first!(linker, async fd_filestat_set_size(fd: i32, size: i64) fds(fd));
     mount_first!(
         linker,
         async fd_filestat_set_times(fd: i32, atime: i64, mtime: i64, flags: i32) fds(fd)
@@ -1026,7 +1240,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             new_fd: i32,
             new: i32,
             new_len: i32
-        ) fds(old_fd, new_fd)
+        ) fds(old_fd, new_fd) reserve(ENTRY_BYTES)
     );
     mount_first!(
         linker,
@@ -1041,7 +1255,34 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     mount_first!(
         linker,
         async path_symlink(old: i32, old_len: i32, fd: i32, new: i32, new_len: i32) fds(fd)
+            reserve(ENTRY_BYTES + u64::from(old_len as u32))
     );
+    linker.func_wrap(
+        WASI,
+        "fd_fdstat_set_flags",
+        |mut caller: Caller<'_, CallState>, fd: i32, flags: i32| -> wasmtime::Result<i32> {
+            ensure_mounted(&mut caller, fd)?;
+            let errno = wasi_call!(&mut caller, fd_fdstat_set_flags(fd, flags))?;
+            if errno == 0 {
+                let append = flags & FDFLAG_APPEND != 0;
+                caller.data_mut().files.set_append(fd as u32, append);
+            }
+            Ok(errno)
+        },
+    )?;
+    linker.func_wrap_async(
+        WASI,
+        "fd_filestat_set_size",
+        |mut caller: Caller<'_, CallState>, (fd, size): (i32, i64)| {
+            Box::new(async move {
+                ensure_mounted(&mut caller, fd)?;
+                if !room_to_write(&mut caller, fd, Write::Size(size as u64)).await? {
+                    return Ok(Errno::Nospc as i32);
+                }
+                wasi_call!(&mut caller, fd_filestat_set_size(fd, size).await)
+            })
+        },
+    )?;
     linker.func_wrap(
         WASI,
         "fd_prestat_get",
@@ -1091,12 +1332,21 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 let files = &caller.data().files;
                 if files.is(fd as u32, FAASM_FD) {
                     if let Some(segments) = guest_segments(&mut caller, path, path_len) {
-                        match caller
-                            .data_mut()
-                            .files
-                            .faasm_open(&segments, oflags, rights)
-                        {
-                            Ok(fd) => target = fd as i32,
+                        let files = &caller.data().files;
+                        match files.faasm_open(&segments, oflags, rights) {
+                            Ok(FaasmOpen::Shared) => {}
+                            Ok(FaasmOpen::Own) => target = files.shadow_fd() as i32,
+                            Ok(FaasmOpen::MakeOwn { copy }) => {
+                                let bytes = files.own_bytes(&segments, copy);
+                                if !reserve(&mut caller, bytes).await? {
+                                    return Ok(Errno::Nospc as i32);
+                                }
+                                let files = &mut caller.data_mut().files;
+                                if let Err(e) = files.make_own(&segments, copy) {
+                                    return Ok(io_errno(e) as i32);
+                                }
+                                target = files.shadow_fd() as i32;
+                            }
                             Err(errno) => return Ok(errno as i32),
                         }
                     }
@@ -1112,6 +1362,9 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                         fdflags &= FDFLAG_NONBLOCK;
                     }
                 }
+                if oflags & O_CREAT != 0 && !reserve(&mut caller, ENTRY_BYTES).await? {
+                    return Ok(Errno::Nospc as i32);
+                }
                 let errno = wasi_call!(
                     &mut caller,
                     path_open(
@@ -1125,8 +1378,9 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                     if let Some(opened) = opened {
                         let files = &mut caller.data_mut().files;
                         files.forget(opened);
-                        if let Some(device) = device {
-                            files.devices.push((opened, device));
+                        match device {
+                            Some(device) => files.devices.push((opened, device)),
+                            None => files.opened.push((opened, fdflags & FDFLAG_APPEND != 0)),
                         }
                     }
                 }
@@ -1161,16 +1415,29 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let mut target = fd;
+                // A new directory under `faasm://` is private, with the parents it needs.
+                let mut own = None;
                 if let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
                     && !segments.is_empty()
                     && caller.data().files.shadow
                 {
-                    let files = &mut caller.data_mut().files;
+                    let files = &caller.data().files;
                     if kind(&files.shared, &segments) != Kind::Missing
                         || files.shadow_kind(&segments) != Kind::Missing
                     {
                         return Ok(Errno::Exist as i32);
                     }
+                    own = Some(segments);
+                }
+                let bytes = match &own {
+                    Some(segments) => caller.data().files.own_bytes(segments, false),
+                    None => ENTRY_BYTES,
+                };
+                if !reserve(&mut caller, bytes).await? {
+                    return Ok(Errno::Nospc as i32);
+                }
+                if let Some(segments) = own {
+                    let files = &mut caller.data_mut().files;
                     if let Err(e) = files.shadow_parents(&segments) {
                         return Ok(io_errno(e) as i32);
                     }
@@ -1257,10 +1524,14 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, CallState>, (fd, iovs, count, out): (i32, i32, i32, i32)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
-                match caller.data().files.device(fd as u32) {
-                    Some(_) => device_write(&mut caller, iovs, count, out),
-                    None => wasi_call!(&mut caller, fd_write(fd, iovs, count, out).await),
+                if caller.data().files.device(fd as u32).is_some() {
+                    return device_write(&mut caller, iovs, count, out);
                 }
+                let len = first_buffer_len(&mut caller, iovs, count);
+                if !room_to_write(&mut caller, fd, Write::AtCursor(len)).await? {
+                    return Ok(Errno::Nospc as i32);
+                }
+                wasi_call!(&mut caller, fd_write(fd, iovs, count, out).await)
             })
         },
     )?;
@@ -1271,12 +1542,18 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
          (fd, iovs, count, offset, out): (i32, i32, i32, i64, i32)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
-                match caller.data().files.device(fd as u32) {
-                    Some(_) => device_write(&mut caller, iovs, count, out),
-                    None => {
-                        wasi_call!(&mut caller, fd_pwrite(fd, iovs, count, offset, out).await)
-                    }
+                if caller.data().files.device(fd as u32).is_some() {
+                    return device_write(&mut caller, iovs, count, out);
                 }
+                let len = first_buffer_len(&mut caller, iovs, count);
+                let write = Write::At {
+                    offset: offset as u64,
+                    len,
+                };
+                if !room_to_write(&mut caller, fd, write).await? {
+                    return Ok(Errno::Nospc as i32);
+                }
+                wasi_call!(&mut caller, fd_pwrite(fd, iovs, count, offset, out).await)
             })
         },
     )?;
@@ -1423,14 +1700,12 @@ mod tests {
         );
 
         // A private copy wins over the shared file.
+        let path = ["data".into(), "in.txt".into()];
         assert_eq!(
-            files.faasm_open(
-                &["data".into(), "in.txt".into()],
-                O_CREAT | O_TRUNC,
-                RIGHT_FD_WRITE
-            ),
-            Ok(files.shadow_fd())
+            files.faasm_open(&path, O_CREAT | O_TRUNC, RIGHT_FD_WRITE),
+            Ok(FaasmOpen::MakeOwn { copy: false })
         );
+        files.make_own(&path, false).unwrap();
         fs::write(
             files
                 .shadow_path(&["data".into(), "in.txt".into()])

@@ -16,6 +16,9 @@ pub struct CallLimits {
     pub output_bytes: usize,
     /// Captured stdout beyond this is dropped and a marker appended.
     pub stdout_bytes: usize,
+    /// What the call's private files (its `/`, its copies of `faasm://` files) may hold; a
+    /// write past it fails with `ENOSPC`.
+    pub scratch_bytes: u64,
 }
 
 impl Default for CallLimits {
@@ -25,6 +28,7 @@ impl Default for CallLimits {
             memory_bytes: 1 << 30,
             output_bytes: 16 << 20,
             stdout_bytes: 1 << 20,
+            scratch_bytes: 256 << 20,
         }
     }
 }

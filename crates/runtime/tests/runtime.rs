@@ -275,6 +275,7 @@ fn limits() -> CallLimits {
         memory_bytes: 64 << 20,
         output_bytes: 4 << 20,
         stdout_bytes: 64 << 10,
+        scratch_bytes: 16 << 20,
     }
 }
 
@@ -929,8 +930,8 @@ async fn concurrent_calls_see_their_own_input() {
     }
 }
 
-/// Sleeps 100 ms in `poll_oneoff` (a relative monotonic-clock subscription), holding its
-/// instance while it waits without holding a thread.
+/// Sleeps 300 ms in `poll_oneoff` (a relative monotonic-clock subscription), holding its
+/// instance while it waits, but neither a thread nor its worker.
 const SLEEP_300MS: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "poll_oneoff"
@@ -966,4 +967,74 @@ async fn waiting_guests_share_a_thread_up_to_max_instances() {
     }
     // All 16 slept at once on one thread: one after the other would take 4.8 s.
     assert!(elapsed < Duration::from_millis(2400), "{elapsed:?}");
+}
+
+
+/// A scheduler stand-in that only counts how often a call handed its worker back and took one
+/// again.
+#[derive(Default)]
+struct CountingHost {
+    pauses: std::sync::atomic::AtomicUsize,
+    resumes: std::sync::atomic::AtomicUsize,
+}
+
+impl faasm_runtime::CallHost for CountingHost {
+    fn chain<'a>(
+        &'a self,
+        _target: faasm_runtime::ChainTarget<'a>,
+        _input: Bytes,
+    ) -> faasm_runtime::BoxFuture<'a, Result<faasm_runtime::CallHandle, String>> {
+        Box::pin(async { Err("no chaining here".to_owned()) })
+    }
+
+    fn await_call(
+        &self,
+        _handle: faasm_runtime::CallHandle,
+    ) -> faasm_runtime::BoxFuture<'_, Result<std::sync::Arc<faasm_api::CallResult>, String>> {
+        Box::pin(async { Err("no chaining here".to_owned()) })
+    }
+
+    fn finished_call(
+        &self,
+        _handle: faasm_runtime::CallHandle,
+    ) -> Result<std::sync::Arc<faasm_api::CallResult>, String> {
+        Err("no chaining here".to_owned())
+    }
+
+    fn cancelled(&self) -> faasm_runtime::BoxFuture<'_, String> {
+        Box::pin(std::future::pending())
+    }
+
+    fn pause(&self) {
+        self.pauses
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn resume(&self) -> faasm_runtime::BoxFuture<'_, ()> {
+        self.resumes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_clock_sleep_hands_the_worker_back_until_it_ends() {
+    let f = runtime_with(limits());
+    let module = f.runtime.prepare(&wasm(SLEEP_300MS)).unwrap();
+    let host = std::sync::Arc::new(CountingHost::default());
+    let started = Instant::now();
+    let outcome = f
+        .runtime
+        .run(
+            &module,
+            CallInput {
+                host: Some(host.clone()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_success(&outcome);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((count(&host.pauses), count(&host.resumes)), (1, 1));
 }

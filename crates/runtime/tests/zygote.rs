@@ -101,6 +101,7 @@ fn limits() -> CallLimits {
         memory_bytes: 64 << 20,
         output_bytes: 4 << 20,
         stdout_bytes: 64 << 10,
+        scratch_bytes: 16 << 20,
     }
 }
 

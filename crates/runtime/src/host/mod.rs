@@ -2,6 +2,7 @@
 //! SPEC §4. Each concern has its own module; [`linker`] puts them together once per engine.
 
 mod chain;
+mod clock;
 mod faasm_python_runner;
 mod io;
 pub(crate) mod memory;
@@ -20,6 +21,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut CallState| &mut state.wasi)?;
     crate::files::add_to_linker(&mut linker)?;
+    clock::add_to_linker(&mut linker)?;
     io::add_to_linker(&mut linker)?;
     chain::add_to_linker(&mut linker)?;
     state::add_to_linker(&mut linker)?;
