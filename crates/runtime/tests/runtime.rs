@@ -969,7 +969,6 @@ async fn waiting_guests_share_a_thread_up_to_max_instances() {
     assert!(elapsed < Duration::from_millis(2400), "{elapsed:?}");
 }
 
-
 /// A scheduler stand-in that only counts how often a call handed its worker back and took one
 /// again.
 #[derive(Default)]
