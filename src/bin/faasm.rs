@@ -40,6 +40,9 @@ enum Command {
     Cc(commands::cc::CcArgs),
     /// Load-test the HTTP invoke path against a trivial HTTP server.
     Bench(commands::bench::BenchArgs),
+    /// Compile the Python interpreter into the machine's cache (else the first Python upload
+    /// does).
+    PythonSetup(commands::python::PythonSetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::File(cmd) => commands::file::run(&endpoints, cmd),
         Command::Cc(args) => commands::cc::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::PythonSetup(args) => commands::python::run(args),
     };
     match result {
         Ok(code) => code,

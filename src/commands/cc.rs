@@ -13,6 +13,10 @@
 //! and `<sysroot>/lib/wasm32-wasi` for `crt1-command.o`, `libc.a`, `libc++.a`, `libc++abi.a`.
 //! A private sysroot (rather than `--sysroot=/usr`) keeps the host's glibc headers in
 //! `/usr/include` out of the search path.
+//!
+//! Like Faasm's toolchain, every build enables wasi-libc's POSIX emulations (mmap, clock,
+//! signal, getpid) and links the `long double` printf/scanf, so Faasm's functions that use
+//! them compile and run unchanged.
 
 use std::ffi::OsString;
 use std::fs;
@@ -37,16 +41,58 @@ pub struct CcArgs {
     pub args: Vec<OsString>,
 }
 
-/// The SDK headers, embedded so `faasm cc` works from any directory.
+/// `("name.h", <contents of sdk/c/include/faasm/name.h>)`.
+macro_rules! sdk_header {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../sdk/c/include/faasm/", $name)),
+        )
+    };
+}
+
+/// The SDK headers, embedded so `faasm cc` works from any directory: Faasm's libfaasm headers,
+/// header-only here (less `memory.h`, a workaround for another wasm runtime), and `emscripten.h`
+/// from Faasm's libemscripten.
 const SDK_HEADERS: &[(&str, &str)] = &[
-    ("faasm.h", include_str!("../../sdk/c/include/faasm/faasm.h")),
-    ("core.h", include_str!("../../sdk/c/include/faasm/core.h")),
-    ("input.h", include_str!("../../sdk/c/include/faasm/input.h")),
-    (
-        "host_interface.h",
-        include_str!("../../sdk/c/include/faasm/host_interface.h"),
-    ),
+    sdk_header!("array.h"),
+    sdk_header!("compare.h"),
+    sdk_header!("core.h"),
+    sdk_header!("emscripten.h"),
+    sdk_header!("faasm.h"),
+    sdk_header!("files.h"),
+    sdk_header!("host_interface.h"),
+    sdk_header!("host_interface_test.h"),
+    sdk_header!("input.h"),
+    sdk_header!("migrate.h"),
+    sdk_header!("print.h"),
+    sdk_header!("random.h"),
+    sdk_header!("shared_mem.h"),
+    sdk_header!("state.h"),
+    sdk_header!("time.h"),
 ];
+
+/// wasi-libc's emulations of POSIX calls WASI lacks, which Faasm's functions get from its
+/// toolchain (mmap from its own libc): each needs a define (without it the declarations are
+/// hidden, or `#error`) and a library at link time. All four are in Debian's wasi-libc package.
+const WASI_EMULATIONS: &[(&str, &str)] = &[
+    // mmap/munmap of anonymous memory (malloc'd underneath) and private copies of files.
+    ("-D_WASI_EMULATED_MMAN", "-lwasi-emulated-mman"),
+    // clock(), times(), getrusage() (from the monotonic clock).
+    (
+        "-D_WASI_EMULATED_PROCESS_CLOCKS",
+        "-lwasi-emulated-process-clocks",
+    ),
+    // signal() and raise() (a raised signal's default action ends the call: it fails).
+    ("-D_WASI_EMULATED_SIGNAL", "-lwasi-emulated-signal"),
+    // getpid() (a constant).
+    ("-D_WASI_EMULATED_GETPID", "-lwasi-emulated-getpid"),
+];
+
+/// wasi-libc's plain printf/scanf trap on `long double` (`%Lf`); this library has the full
+/// versions. lld takes the first archive that defines a symbol, and clang adds `-lc` after the
+/// user's arguments, so these definitions win.
+const LONG_DOUBLE_PRINTF: &str = "-lc-printscan-long-double";
 
 /// Where Debian's wasm32-wasi packages put headers and libraries.
 const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
@@ -103,7 +149,12 @@ fn clang_args(user: &[OsString], cxx: bool, include: &Path, sysroot: &Path) -> V
     if cxx {
         out.push("-fno-exceptions".into());
     }
-    if links(user) {
+    // Defines always, so `-c` builds see the same headers as a one-step build.
+    for (define, _) in WASI_EMULATIONS {
+        out.push(OsString::from(*define));
+    }
+    let link = links(user);
+    if link {
         for flag in [
             "-Wl,--export-if-defined=_faasm_zygote".to_string(),
             "-Wl,--export-table".to_string(),
@@ -122,6 +173,13 @@ fn clang_args(user: &[OsString], cxx: bool, include: &Path, sysroot: &Path) -> V
         }
     }
     out.extend(user.iter().cloned());
+    // Libraries after the user's objects (lld only pulls members that are referenced).
+    if link {
+        for (_, lib) in WASI_EMULATIONS {
+            out.push(OsString::from(*lib));
+        }
+        out.push(LONG_DOUBLE_PRINTF.into());
+    }
     out
 }
 
@@ -297,7 +355,23 @@ mod tests {
         );
         assert!(out.contains(&"-Wl,--export-table"));
         assert!(out.contains(&"-Wl,--export-if-defined=_faasm_zygote"));
-        assert_eq!(&out[out.len() - 3..], &["-o", "x.wasm", "x.cpp"]);
+        assert!(out.contains(&"-D_WASI_EMULATED_MMAN"));
+        assert!(out.contains(&"-D_WASI_EMULATED_PROCESS_CLOCKS"));
+        // The user's arguments, then the emulation libraries (before clang's own -lc).
+        let user_at = out.iter().position(|a| *a == "-o").unwrap();
+        assert_eq!(
+            &out[user_at..],
+            &[
+                "-o",
+                "x.wasm",
+                "x.cpp",
+                "-lwasi-emulated-mman",
+                "-lwasi-emulated-process-clocks",
+                "-lwasi-emulated-signal",
+                "-lwasi-emulated-getpid",
+                "-lc-printscan-long-double"
+            ]
+        );
     }
 
     #[test]
@@ -306,5 +380,8 @@ mod tests {
         let out = clang_args(&user, false, Path::new("/inc"), Path::new("/sr"));
         assert!(!out.iter().any(|a| a == "-O2"));
         assert!(!out.iter().any(|a| a.to_str().unwrap().starts_with("-Wl,")));
+        // Compiling only: the emulation defines, but no libraries.
+        assert!(out.iter().any(|a| a == "-D_WASI_EMULATED_SIGNAL"));
+        assert!(!out.iter().any(|a| a.to_str().unwrap().starts_with("-l")));
     }
 }

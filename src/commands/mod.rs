@@ -6,6 +6,7 @@ pub mod cc;
 pub mod client;
 pub mod file;
 pub mod invoke;
+pub mod python;
 pub mod serve;
 pub mod state;
 pub mod status;

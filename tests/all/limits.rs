@@ -130,3 +130,67 @@ fn a_full_queue_answers_503() {
     }
     still_serving(&server);
 }
+
+#[test]
+fn slow_clients_are_cut_off_and_cannot_crowd_out_others() {
+    use std::io::{Read, Write};
+    let args = [
+        "--idle-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--max-connections",
+        "40",
+    ];
+    let server = Server::start(&args);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    let address = server.invoke.trim_start_matches("http://").to_owned();
+    // 80 clients that trickle a request's headers and never finish them: twice the cap.
+    let mut tricklers: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    // A real client still gets its answer once the tricklers' time is up.
+    let started = std::time::Instant::now();
+    still_serving(&server);
+    assert!(
+        started.elapsed().as_secs_f64() < 10.0,
+        "{:?}",
+        started.elapsed()
+    );
+    // Every trickler was closed by the server (EOF or a reset, never a hang).
+    for stream in &mut tricklers {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0; 256];
+        let read = stream.read(&mut buf);
+        assert!(
+            !matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a trickler is still open"
+        );
+    }
+    // A body that stops arriving gets 408.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user\":")
+        .unwrap();
+    let mut reply = String::new();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+
+    // The server raised its own open-files limit to the hard limit.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "{files}");
+}

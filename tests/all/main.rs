@@ -3,6 +3,7 @@
 
 mod chaining;
 mod cli;
+mod compat_c;
 mod files;
 mod harness;
 mod invoke;

@@ -59,7 +59,11 @@ fn restart_keeps_uploads_and_never_reuses_ids() {
 fn config_file_env_and_flags_layer_in_order() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("faasm.toml");
-    std::fs::write(&config, "call-timeout = 30\nstdout-limit = \"16B\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "call-timeout = 30\nstdout-limit = \"16B\"\nmax-scratch = \"256KiB\"\n",
+    )
+    .unwrap();
     // The flag beats the file: the call times out after 1 s, not 30 s; the file's stdout
     // limit applies.
     let server = Server::start(&["--config", config.to_str().unwrap(), "--call-timeout", "1"]);
@@ -67,6 +71,10 @@ fn config_file_env_and_flags_layer_in_order() {
     let text = server.call("demo", "chatty", "").text();
     assert!(text.contains("[stdout truncated after 16 bytes]"), "{text}");
     assert!(text.ends_with("timed out after 1s"), "{text}");
+    server.upload("demo", "scratch", &compile("tests/functions/scratch.c"));
+    let text = server.call("demo", "scratch", "fill").text();
+    let written: u64 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(written <= 256 << 10, "{text}");
 
     std::fs::write(&config, "no-such-setting = 1\n").unwrap();
     let output = std::process::Command::new(crate::harness::FAASM)

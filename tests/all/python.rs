@@ -428,3 +428,165 @@ fn without_the_interpreter_python_is_refused_clearly() {
     );
     assert_eq!(server.get("/p/demo/echo").status, 404);
 }
+
+#[test]
+fn pyfaasm_local_modes_config_matrix_data_and_objects() {
+    let server = Server::start(&[]);
+    upload_ok(&server, "compat", &function_source("pyfaasm_compat.py"));
+    let reply = call_python(&server, "compat", "");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "compat ok");
+}
+
+#[test]
+fn faasm_matrix_multiplication_runs_over_state_and_chained_calls() {
+    let server = Server::start(&[]);
+    upload_ok(&server, "matmul", &function_source("matrix_mul.py"));
+    // 0 splits multiplies in the call; 1 split chains 8 calls of pyfaasm.matrix's worker (the
+    // module defines none, so chain() names it "pyfaasm.matrix:distributed_divide_and_conquer").
+    for input in ["8 0", "16 1"] {
+        let json = server
+            .post_json(
+                json!({"python": true, "py_user": "demo", "py_func": "matmul",
+                              "input_data": input}),
+            )
+            .json();
+        assert_eq!(json["status"], "SUCCESS", "{json}");
+        let (size, splits) = input.split_once(' ').unwrap();
+        assert_eq!(
+            json["output_data"],
+            format!("{size}x{size}, {splits} splits: ok"),
+            "{json}"
+        );
+        assert_eq!(
+            json["stdout"],
+            format!("Running divide and conquer for {size}x{size} matrix with {splits} splits\n")
+        );
+    }
+    // What it leaves in state has Faasm's layout: the int32 parameters, float32 matrices.
+    let params = server.get("/s/demo/matrix_state").body;
+    assert_eq!(params, [16i32.to_le_bytes(), 1i32.to_le_bytes()].concat());
+    assert_eq!(server.get("/s/demo/result_matrix").body.len(), 16 * 16 * 4);
+    assert_eq!(server.get("/s/demo/mat_a_1_1_0").body.len(), 8 * 8 * 4);
+    assert_eq!(
+        server.get("/s/demo/intermediate_1_0_1_1_1").body.len(),
+        8 * 8 * 4
+    );
+
+    // Faasm's mat_mul.py way: the module defines a worker of the same name that takes no
+    // parameters and reads its input; chained calls find it by name and call it without one.
+    let source = function_source("matrix_mul.py")
+        + "\n\ndef distributed_divide_and_conquer():\n    \
+           print('worker')\n    mat.distributed_divide_and_conquer(get_input())\n";
+    upload_ok(&server, "matmul_worker", &source);
+    let reply = call_python(&server, "matmul_worker", "8 1");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        reply.text().ends_with("8x8, 1 splits: ok"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn faasm_environment_is_set() {
+    let server = Server::start(&[]);
+    let source = "import os\n\
+                  NAMES = ['PYTHONWASM', 'PYTHONHASHSEED', 'PYTHONNOUSERSITE', 'MKL_NUM_THREADS', \
+                  'OPENBLAS_NUM_THREADS', 'PYTHON_LOCAL_CHAINING', 'PYTHON_LOCAL_OUTPUT']\n\
+                  def faasm_main():\n    \
+                  print(' '.join(f'{n}={os.environ.get(n)}' for n in NAMES))\n";
+    upload_ok(&server, "env", source);
+    assert_eq!(
+        call_python(&server, "env", "").text(),
+        "PYTHONWASM=1 PYTHONHASHSEED=0 PYTHONNOUSERSITE=on MKL_NUM_THREADS=1 \
+         OPENBLAS_NUM_THREADS=1 PYTHON_LOCAL_CHAINING=None PYTHON_LOCAL_OUTPUT=None\n"
+    );
+}
+
+#[test]
+fn chained_entries_check_their_input_exit_and_share_pickled_state() {
+    // The patterns of Faasm's chain.py and dict_state.py: entries compare their input and
+    // exit(n) (the site builtin) on a mismatch; a dict goes through state by pickle.
+    let server = Server::start(&[]);
+    let source = r#"
+import pickle
+from pyfaasm.core import await_call, chain, read_state, read_state_size, write_state
+
+def expect_abc(data):
+    if data != b"abc":
+        exit(3)
+    return 0
+
+def extend(data):
+    d = pickle.loads(read_state("dict_a", read_state_size("dict_a")))
+    d["added"] = data.decode()
+    write_state("dict_b", pickle.dumps(d))
+
+def faasm_main():
+    good, bad = chain(expect_abc, b"abc"), chain(expect_abc, b"xyz")
+    write_state("dict_a", pickle.dumps({"alpha": "beta"}))
+    call = chain(extend, b"gamma")
+    results = [await_call(good), await_call(bad), await_call(call)]
+    d = pickle.loads(read_state("dict_b", read_state_size("dict_b")))
+    print(results, d)
+"#;
+    upload_ok(&server, "chained", source);
+    let reply = call_python(&server, "chained", "");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.text(),
+        "[0, 3, 0] {'alpha': 'beta', 'added': 'gamma'}\n"
+    );
+}
+
+#[test]
+fn state_segments_read_with_a_smaller_total() {
+    // Faasm's state_test_read.py reads segments as read_state_offset(key, n, offset, n): the
+    // total it passes is the segment's length, and Faasm uses the existing value's size.
+    let server = Server::start(&[]);
+    let writer = r#"
+from pyfaasm.core import *
+
+def faasm_main():
+    write_state("segments", b"0123456789")
+    push_state("segments")
+    write_state_offset("segments", 10, 2, b"999")
+    push_state_partial("segments")
+"#;
+    let reader = r#"
+from pyfaasm.core import *
+
+def faasm_main():
+    assert read_state("segments", 10) == b"0199956789"
+    parts = [read_state_offset("segments", n, offset, n) for offset, n in [(0, 3), (4, 4)]]
+    set_output(b",".join(parts))
+"#;
+    upload_ok(&server, "writer", writer);
+    upload_ok(&server, "reader", reader);
+    assert_eq!(call_python(&server, "writer", "").status, 200);
+    let reply = call_python(&server, "reader", "");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "019,9567");
+    // A segment past the end of the value is still refused.
+    let past = "from pyfaasm.core import *\ndef faasm_main():\n    \
+                read_state_offset('segments', 4, 8, 4)\n";
+    assert_call_fails(&server, "past", past, "FaasmError");
+}
+
+#[test]
+fn documented_upstream_api_changes_hold() {
+    // docs/api.md lists what Faasm's own Python functions use that numpy 2 and Python 3.15
+    // removed; this keeps the list true for the shipped interpreter.
+    let server = Server::start(&[]);
+    let source = "import bisect, sys\nimport numpy as np\n\
+                  def faasm_main():\n    print(\n        \
+                  hasattr(np.ndarray, 'itemset'), hasattr(np.__config__, 'get_info'),\n        \
+                  getattr(bisect, '__cached__', None), np.__version__.split('.')[0],\n        \
+                  sys.version_info[:2],\n    )\n";
+    upload_ok(&server, "changes", source);
+    assert_eq!(
+        call_python(&server, "changes", "").text(),
+        "False False None 2 (3, 15)\n"
+    );
+}

@@ -30,25 +30,31 @@ impl Redis {
             .unwrap()
             .port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server (installed by scripts/setup)");
+        let child = spawn(port, dir.path());
         let redis = Redis {
             child,
             port,
             _dir: dir,
         };
+        redis.wait_ready();
+        redis
+    }
+
+    /// Kills the server (its data is lost: nothing is persisted) and starts a new one on the
+    /// same port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, self._dir.path());
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.try_command(&[b"PING"]).is_err() {
+        while self.try_command(&[b"PING"]).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        redis
     }
 
     pub fn url(&self) -> String {
@@ -89,6 +95,17 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start redis-server (installed by scripts/setup)")
 }
 
 fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Resp> {

@@ -130,8 +130,13 @@ fn retained_results_stay_within_their_byte_budget() {
     let server = Server::start(&["--max-result-bytes", "1MiB"]);
     server.upload("demo", "echo", &compile("examples/c/echo.c"));
     let big = "x".repeat(300 << 10);
+    // One after another, so they finish (and are retained) in id order.
     let ids: Vec<u64> = (0..8)
-        .map(|_| async_call(&server, "demo", "echo", &big))
+        .map(|_| {
+            let id = async_call(&server, "demo", "echo", &big);
+            wait_for(&server, id);
+            id
+        })
         .collect();
     let mut found = 0;
     for &id in &ids {

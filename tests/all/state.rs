@@ -288,8 +288,8 @@ fn bad_keys_offsets_and_pointers_fail_the_call() {
             "1 bytes at offset 5 lie outside the state value",
         ),
         (
-            "read_offset_ptr k 4 2 3",
-            "3 bytes at offset 2 lie outside the state value of 4",
+            "read_offset_ptr k 4 3 3",
+            "3 bytes at offset 3 lie outside the state value of 5",
         ),
         (
             "read_offset k 2000000000 0 1",
@@ -305,4 +305,24 @@ fn bad_keys_offsets_and_pointers_fail_the_call() {
     }
     // The server is fine and the value untouched.
     assert_eq!(op(&server, "read k"), "hello");
+    // As in Faasm, the total only sizes a new key: an existing value keeps its size, so a
+    // range past the total named but inside the value is read (and written).
+    assert_eq!(op(&server, "read_offset k 3 2 3"), "llo");
+    assert_eq!(op(&server, "read_offset_ptr k 2 3 2"), "lo");
+    assert_eq!(op(&server, "write_offset k 1 4 O full"), "ok");
+    assert_eq!(global(&server, "k"), b"hellO");
+}
+
+#[test]
+fn calls_succeed_as_soon_as_redis_is_back() {
+    let mut redis = Redis::start();
+    let server = with_functions(Server::start(&["--redis", &redis.url()]));
+    assert_eq!(op(&server, "write k before"), "ok");
+    redis.restart();
+    // Redis lost everything (no persistence), but the very first requests after its return
+    // reconnect instead of failing with the dead connections' error.
+    assert_eq!(server.get("/s/demo/k").status, 404);
+    assert_eq!(op(&server, "write k after"), "ok");
+    assert_eq!(global(&server, "k"), b"after");
+    assert_eq!(redis.get("demo/k").as_deref(), Some(&b"after"[..]));
 }

@@ -207,3 +207,72 @@ fn oversized_bodies_get_413() {
     assert_eq!(server.put("/s/demo/k", body).status, 413);
     assert_eq!(server.get("/ping").text(), "PONG", "still serving");
 }
+
+#[test]
+fn long_state_keys_and_file_segments_get_clear_answers() {
+    let server = Server::start(&[]);
+    // Keys up to 256 bytes are valid (SPEC §1), however long their stored names would be.
+    for len in [100, 101, 200, 256] {
+        let key = "k".repeat(len);
+        let reply = server.put(&format!("/s/demo/{key}"), format!("value {len}"));
+        assert_eq!(reply.status, 200, "{len}: {}", reply.text());
+        assert_eq!(
+            server.get(&format!("/s/demo/{key}")).text(),
+            format!("value {len}")
+        );
+    }
+    let reply = server.put(&format!("/s/demo/{}", "k".repeat(257)), "x");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+
+    // A path segment no file system can hold is the client's error, not the server's.
+    let url = format!("{}/file", server.upload);
+    let path = format!("dir/{}", "s".repeat(300));
+    let reply = server.request(Method::PUT, &url, &[("FilePath", &path)], b"x".to_vec());
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.text().contains("longer than 255 bytes"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn compiled_artefacts_no_function_uses_are_removed() {
+    let data = tempfile::tempdir().unwrap();
+    let artefacts = || {
+        std::fs::read_dir(data.path().join("cache"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_str().unwrap().ends_with(".cwasm")
+            })
+            .count()
+    };
+    let server = Server::start_in(data.path(), &[]);
+    let (echo, hello) = (compile("examples/c/echo.c"), compile("examples/c/hello.c"));
+    for _ in 0..3 {
+        server.upload("demo", "f", &echo);
+        server.upload("demo", "f", &hello);
+    }
+    server.upload("demo", "g", &hello);
+    assert_eq!(artefacts(), 1, "only the module f and g both are");
+    let delete = |name: &str| {
+        let url = format!("{}/f/demo/{name}", server.upload);
+        assert_eq!(
+            server.request(Method::DELETE, &url, &[], Vec::new()).status,
+            200
+        );
+    };
+    delete("f");
+    assert_eq!(artefacts(), 1, "g still uses it");
+    delete("g");
+    assert_eq!(artefacts(), 0);
+    server.upload("demo", "f", &echo);
+    server.stop();
+
+    // At start, artefacts of modules no stored function is (e.g. left by a crash) go.
+    std::fs::write(data.path().join("cache/0123-stale.cwasm"), b"stale").unwrap();
+    let server = Server::start_in(data.path(), &[]);
+    assert_eq!(artefacts(), 1);
+    assert_eq!(server.call("demo", "f", "still runs").text(), "still runs");
+}

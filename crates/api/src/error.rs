@@ -9,6 +9,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("Request body not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     #[error("Request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("Server busy: call queue is full ({capacity} calls waiting), retry later")]
@@ -36,6 +38,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
+            Self::RequestTimeout(_) => 408,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::QueueFull { .. } | Self::Unavailable(_) => 503,

@@ -5,6 +5,8 @@ use crate::ApiError;
 const MAX_NAME_LEN: usize = 64;
 const MAX_KEY_LEN: usize = 256;
 const MAX_FILE_PATH_LEN: usize = 1024;
+/// Longest segment of a `FilePath`: what a Linux file name may hold.
+const MAX_FILE_SEGMENT_LEN: usize = 255;
 
 /// Checks a `user` or `function` name: 1–64 chars of `[A-Za-z0-9_-]`, with `.` allowed
 /// inside (never first or last, so `.` and `..` are impossible). `field` names the field in
@@ -74,6 +76,9 @@ impl FilePath {
                 "." | ".." => return Err(bad("'.' and '..' segments are not allowed")),
                 s if s.bytes().any(|b| b == 0 || b == b'\\') => {
                     return Err(bad("NUL and '\\' are not allowed"));
+                }
+                s if s.len() > MAX_FILE_SEGMENT_LEN => {
+                    return Err(bad("a path segment is longer than 255 bytes"));
                 }
                 _ => {}
             }
@@ -147,5 +152,7 @@ mod tests {
             assert!(FilePath::new(bad).is_err(), "{bad:?}");
         }
         assert!(FilePath::new(&"a".repeat(1025)).is_err());
+        assert!(FilePath::new(&format!("d/{}", "a".repeat(256))).is_err());
+        assert!(FilePath::new(&format!("d/{}", "a".repeat(255))).is_ok());
     }
 }

@@ -40,6 +40,17 @@
 //! generator), `zero` with zeros, `null` reads end-of-file; writes to any of them are accepted
 //! and dropped.
 //!
+//! # Scratch cap
+//!
+//! What a call's directories hold is capped ([`crate::CallLimits::scratch_bytes`]): the
+//! interposed calls that create entries or grow files (`path_open` with `O_CREAT`, the copy of
+//! a `faasm://` file, `path_create_directory`, `path_link`, `path_symlink`, `fd_write`,
+//! `fd_pwrite`, `fd_filestat_set_size`) first reserve what they add (each entry
+//! [`ENTRY_BYTES`], plus the bytes a write appends past a file's end) and answer `ENOSPC`,
+//! writing nothing, past the cap. Removals are not tracked: the running total is an upper
+//! bound, measured again (the directories, plus files removed but still open) before a
+//! reservation is refused.
+//!
 //! # Cost
 //!
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
@@ -972,7 +983,9 @@ fn iovecs(memory: &[u8], iovs: i32, count: i32) -> Result<Vec<(usize, usize)>, E
 /// running total only grows, so before refusing, the scratch is measured again (the guest may
 /// have removed files since).
 async fn reserve(caller: &mut Caller<'_, CallState>, bytes: u64) -> wasmtime::Result<bool> {
-    if caller.data_mut().files.try_reserve(bytes) {
+    // Nothing new (an overwrite) is never refused, even if a measurement found more than the
+    // limit (allocated blocks can exceed what was reserved).
+    if bytes == 0 || caller.data_mut().files.try_reserve(bytes) {
         return Ok(true);
     }
     let used = scratch_usage(caller).await?;

@@ -25,5 +25,5 @@ pub use engine::{Runtime, RuntimeConfig};
 /// The state tier a [`RuntimeConfig`] carries (`LocalTier::in_memory()` for tests).
 pub use faasm_state::LocalTier;
 pub use limits::{CallLimits, MemoryBudget};
-pub use module::{FunctionModule, PrepareError};
+pub use module::{FunctionModule, PrepareError, module_hash};
 pub use python::PythonConfig;

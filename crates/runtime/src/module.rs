@@ -3,6 +3,7 @@
 //! module with a zygote is initialised here, once: what is compiled and cached is its
 //! snapshot (see [`crate::zygote`]), still keyed by the uploaded bytes' hash.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -32,6 +33,11 @@ impl FunctionModule {
 }
 
 /// An engine error as one line: wasmtime's messages can span several (e.g. byte dumps).
+/// The name of an uploaded module in the artefact cache: the SHA-256 of its bytes, in hex.
+pub fn module_hash(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
 pub(crate) fn one_line(err: &wasmtime::Error) -> String {
     format!("{err:#}")
         .split_whitespace()
@@ -70,7 +76,7 @@ impl Runtime {
     /// exports `_faasm_zygote`, runs that once and uses the initialised snapshot instead.
     /// CPU-heavy on a cache miss (and as slow as the zygote): call it from a blocking thread.
     pub fn prepare(&self, wasm: &[u8]) -> Result<FunctionModule, PrepareError> {
-        let hash = hex::encode(Sha256::digest(wasm));
+        let hash = module_hash(wasm);
         let path = self.artefact_path(&hash);
         // A cached artefact is what calls run: for a Proto-Faaslet, the snapshot, which no
         // longer exports the zygote (one that still does predates zygote support: redo it).
@@ -110,6 +116,41 @@ impl Runtime {
         self.linker
             .instantiate_pre(module)
             .map_err(|e| PrepareError::Invalid(one_line(&e)))
+    }
+
+    /// Removes the compiled artefact of the module whose wasm hashes to `hash`, once no
+    /// stored function is that module.
+    pub fn remove_artefact(&self, hash: &str) {
+        let path = self.artefact_path(hash);
+        if let Err(err) = std::fs::remove_file(&path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(?path, "removing an artefact: {err}");
+        }
+    }
+
+    /// Removes every artefact in the cache but those of `live` module hashes compiled by this
+    /// engine (artefacts of other engines or versions are never loaded again); returns how
+    /// many were removed.
+    pub fn retain_artefacts(&self, live: &HashSet<String>) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.config.cache_dir)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".cwasm") else {
+                continue;
+            };
+            let keep = stem
+                .strip_suffix(&format!("-{}", self.compatibility))
+                .is_some_and(|hash| live.contains(hash));
+            if !keep {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn artefact_path(&self, hash: &str) -> PathBuf {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faasm_api::ApiError;
-use faasm_runtime::{FunctionModule, PrepareError, Runtime};
-use faasm_storage::{Object, ObjectStore};
-use parking_lot::RwLock;
+use faasm_runtime::{FunctionModule, PrepareError, Runtime, module_hash};
+use faasm_storage::{Listing, Object, ObjectStore};
+use parking_lot::{Mutex, RwLock};
 
 /// The two namespaces of functions: `/f` (WebAssembly) and `/p` (Python source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +56,78 @@ pub struct FunctionRegistry {
     store: Arc<dyn ObjectStore>,
     wasm: RwLock<Modules>,
     python: RwLock<Modules>,
+    artefacts: Mutex<Artefacts>,
+}
+
+/// Which compiled artefact each stored wasm function uses, so an artefact is removed once no
+/// function uses it (re-uploads and deletes would otherwise grow the cache forever).
+#[derive(Default)]
+struct Artefacts {
+    of_function: HashMap<(String, String), String>,
+    users: HashMap<String, usize>,
+}
+
+impl Artefacts {
+    /// Records that `user/function` now uses `hash` (or nothing); returns the hash no
+    /// function uses any more, if any.
+    fn set(&mut self, user: &str, function: &str, hash: Option<String>) -> Option<String> {
+        let name = (user.to_owned(), function.to_owned());
+        if let Some(hash) = &hash {
+            *self.users.entry(hash.clone()).or_default() += 1;
+        }
+        let old = match hash {
+            Some(hash) => self.of_function.insert(name, hash),
+            None => self.of_function.remove(&name),
+        }?;
+        let users = self.users.get_mut(&old)?;
+        *users -= 1;
+        (*users == 0).then(|| {
+            self.users.remove(&old);
+            old
+        })
+    }
 }
 
 impl FunctionRegistry {
-    pub(crate) fn new(runtime: Arc<Runtime>, store: Arc<dyn ObjectStore>) -> Self {
-        Self {
+    /// The registry of the functions in `store`. Reads every stored module once, to remove
+    /// the compiled artefacts no stored function uses.
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<Self, ApiError> {
+        let mut artefacts = Artefacts::default();
+        for user in store.users(Listing::Functions)? {
+            for function in store.list(Listing::Functions, &user)? {
+                if let Some(wasm) = store.get(Object::Function {
+                    user: &user,
+                    function: &function,
+                })? {
+                    artefacts.set(&user, &function, Some(module_hash(&wasm)));
+                }
+            }
+        }
+        let live = artefacts.users.keys().cloned().collect();
+        match runtime.retain_artefacts(&live) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed unused compiled artefacts"),
+            Err(err) => tracing::warn!("collecting compiled artefacts: {err}"),
+        }
+        Ok(Self {
             runtime,
             store,
             wasm: RwLock::default(),
             python: RwLock::default(),
+            artefacts: Mutex::new(artefacts),
+        })
+    }
+
+    /// Records which artefact `user/function` uses now, removing one no function uses.
+    fn track(&self, kind: FunctionKind, user: &str, function: &str, hash: Option<String>) {
+        // Python functions' snapshots live in the machine's cache, shared by servers.
+        if kind == FunctionKind::Wasm
+            && let Some(unused) = self.artefacts.lock().set(user, function, hash)
+        {
+            self.runtime.remove_artefact(&unused);
         }
     }
 
@@ -142,6 +205,7 @@ impl FunctionRegistry {
             Ok(module)
         })
         .await?;
+        self.track(kind, user, function, Some(module.hash().to_owned()));
         self.modules(kind)
             .write()
             .entry(user.to_owned())
@@ -153,6 +217,7 @@ impl FunctionRegistry {
     /// Removes a function; `false` if there was none.
     pub fn delete(&self, kind: FunctionKind, user: &str, function: &str) -> Result<bool, ApiError> {
         let deleted = self.store.delete(kind.object(user, function))?;
+        self.track(kind, user, function, None);
         if let Some(functions) = self.modules(kind).write().get_mut(user) {
             functions.remove(function);
         }

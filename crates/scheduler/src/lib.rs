@@ -137,7 +137,7 @@ impl Scheduler {
         executor: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, ApiError> {
         Ok(Arc::new(Self {
-            functions: FunctionRegistry::new(runtime.clone(), store.clone()),
+            functions: FunctionRegistry::new(runtime.clone(), store.clone())?,
             results: ResultsRegistry::new(config.retention, durability.results),
             queue: durability.queue,
             ids: CallIds::open(store)?,

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use faasm_api::ApiError;
+use std::time::Duration;
 
 /// An [`ApiError`] as an HTTP response: its status code and its message as plain text, or as
 /// `{"error": ...}` when the client asked for JSON.
@@ -50,11 +51,13 @@ pub(crate) fn text(body: impl Into<Body>) -> ([(header::HeaderName, &'static str
     )
 }
 
-/// Reads a whole request body, refusing (413) one over `limit` bytes.
+/// Reads a whole request body, refusing (413) one over `limit` bytes and one that has not
+/// arrived within `timeout` (408).
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -62,7 +65,10 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout(timeout))?;
+    read.map_err(|err| {
         let too_large =
             std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
                 e.source()

@@ -42,7 +42,7 @@ async fn handle(
     body: Body,
     json: bool,
 ) -> Result<Response, ApiError> {
-    let body = read_body(headers, body, app.limits.invoke).await?;
+    let body = read_body(headers, body, app.limits.invoke, app.body_timeout).await?;
     Ok(match Request::parse(&body)? {
         Request::Status { id } => status_response(id, &app.scheduler.status(id), json),
         Request::Invoke {

@@ -5,6 +5,7 @@
 
 mod http;
 mod invoke;
+mod listen;
 mod planner;
 mod upload;
 
@@ -16,6 +17,8 @@ use faasm_state::LocalTier;
 use faasm_storage::ObjectStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+
+pub use listen::ConnectionLimits;
 
 /// Request body caps, in bytes (SPEC §1); a larger body gets 413.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +47,8 @@ pub struct App {
     /// This host's state: `/s` reads and writes its global tier, dropping the local copy.
     state: Arc<LocalTier>,
     limits: BodyLimits,
+    /// How long a request body may take to arrive.
+    body_timeout: std::time::Duration,
     metrics: PrometheusHandle,
     batches: Arc<planner::Batches>,
 }
@@ -56,6 +61,7 @@ impl App {
         store: Arc<dyn ObjectStore>,
         state: Arc<LocalTier>,
         limits: BodyLimits,
+        body_timeout: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let metrics = PrometheusBuilder::new().install_recorder()?;
         Ok(Self {
@@ -63,6 +69,7 @@ impl App {
             store,
             state,
             limits,
+            body_timeout,
             metrics,
             batches: Arc::default(),
         })
@@ -74,6 +81,7 @@ pub async fn serve(
     app: App,
     upload: TcpListener,
     invoke: TcpListener,
+    connections: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -83,15 +91,18 @@ pub async fn serve(
             let _ = rx.recv().await;
         }
     };
-    let upload_server =
-        axum::serve(upload, upload::router(app.clone())).with_graceful_shutdown(stopped(&stop));
-    let invoke_server =
-        axum::serve(invoke, invoke::router(app)).with_graceful_shutdown(stopped(&stop));
+    let upload_server = listen::serve(
+        upload,
+        upload::router(app.clone()),
+        connections,
+        stopped(&stop),
+    );
+    let invoke_server = listen::serve(invoke, invoke::router(app), connections, stopped(&stop));
     let trigger = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = trigger.send(());
     });
-    tokio::try_join!(upload_server.into_future(), invoke_server.into_future())?;
+    tokio::join!(upload_server, invoke_server);
     Ok(())
 }

@@ -39,6 +39,7 @@ impl Batches {
         batch: BatchRequest,
     ) -> Result<Value, ApiError> {
         let expected = batch.calls.len();
+        self.reserve(batch.app_id)?;
         let mut started = Vec::with_capacity(expected);
         let mut failure = None;
         for (message_id, call) in batch.calls {
@@ -67,15 +68,28 @@ impl Batches {
         }))
     }
 
-    fn remember(&self, app_id: i64, calls: Vec<BatchCall>) {
+    /// Claims `app_id` for a new batch: an app id names one batch, so reusing one that is
+    /// remembered is refused (409) rather than hiding the earlier batch's results.
+    fn reserve(&self, app_id: i64) -> Result<(), ApiError> {
         let mut apps = self.inner.lock();
-        if apps.calls.insert(app_id, calls).is_none() {
-            apps.order.push_back(app_id);
+        if apps.calls.contains_key(&app_id) {
+            return Err(ApiError::Conflict(format!(
+                "App {app_id} already exists: use a new appId for a new batch"
+            )));
         }
+        apps.calls.insert(app_id, Vec::new());
+        apps.order.push_back(app_id);
         while apps.order.len() > MAX_APPS {
             if let Some(oldest) = apps.order.pop_front() {
                 apps.calls.remove(&oldest);
             }
+        }
+        Ok(())
+    }
+
+    fn remember(&self, app_id: i64, calls: Vec<BatchCall>) {
+        if let Some(app) = self.inner.lock().calls.get_mut(&app_id) {
+            *app = calls;
         }
     }
 

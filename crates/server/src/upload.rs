@@ -69,7 +69,7 @@ async fn put_function(
     body: Body,
 ) -> Reply {
     names(&user, &function)?;
-    let wasm = read_body(&headers, body, app.limits.wasm).await?;
+    let wasm = read_body(&headers, body, app.limits.wasm, app.body_timeout).await?;
     app.scheduler
         .functions()
         .upload(FunctionKind::Wasm, &user, &function, wasm)
@@ -122,7 +122,7 @@ async fn put_python(
     body: Body,
 ) -> Reply {
     names(&user, &function)?;
-    let source = read_body(&headers, body, app.limits.upload).await?;
+    let source = read_body(&headers, body, app.limits.upload, app.body_timeout).await?;
     app.scheduler
         .functions()
         .upload(FunctionKind::Python, &user, &function, source)
@@ -169,7 +169,7 @@ async fn put_state(
     body: Body,
 ) -> Reply {
     let key = state_key(&user, key)?;
-    let value = read_body(&headers, body, app.limits.upload).await?;
+    let value = read_body(&headers, body, app.limits.upload, app.body_timeout).await?;
     app.state
         .set_global(&user, &key, value)
         .await
@@ -214,7 +214,7 @@ fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {
 
 async fn put_file(State(app): State<App>, headers: HeaderMap, body: Body) -> Reply {
     let path = file_path(&headers)?;
-    let contents = read_body(&headers, body, app.limits.upload).await?;
+    let contents = read_body(&headers, body, app.limits.upload, app.body_timeout).await?;
     blocking(|| app.store.put(Object::File(&path), &contents))?;
     ok("Shared file uploaded\n")
 }

@@ -110,8 +110,12 @@ fn main() {
     let redis = start_redis(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let url = format!("redis://127.0.0.1:{}", redis.1);
-    let local = runtime
-        .block_on(async { LocalTier::new(Arc::new(RedisTier::connect(&url).await.unwrap())) });
+    let local = runtime.block_on(async {
+        LocalTier::new(
+            Arc::new(RedisTier::connect(&url).await.unwrap()),
+            Default::default(),
+        )
+    });
     println!(
         "{:<8} {:>6} {:>14} {:>14} {:>7}",
         "size", "op", "faasm ops/s", "redis-bench/s", "ratio"

@@ -2,7 +2,9 @@
 //! survives restarts, and every write is atomic (a temp file renamed into place).
 //!
 //! Layout (keys are opaque bytes, so file names are their hex; `.` never occurs in hex, so a
-//! list can never be mistaken for a value):
+//! list can never be mistaken for a value). A key of more than [`HEX_NAME_BYTES`] bytes
+//! would pass Linux's 255-byte file names in hex, so its name is `~` and the hex of its
+//! SHA-256 instead (`~` never occurs in hex either):
 //! ```text
 //! <data-dir>/state/<user>/<hex key>            the value
 //! <data-dir>/state/<user>/<hex key>.appended   the appended list: (u32 LE length, bytes)*
@@ -20,10 +22,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use faasm_api::{StateKey, validate_name};
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 
 use crate::StateError;
-use crate::global::{BoxFuture, GlobalTier, Result};
+use crate::global::{BoxFuture, GlobalTier, Result, appended_too_large};
 use crate::memory::patch;
+
+/// Longest key whose file name is its hex (200 characters, 209 with `.appended`).
+const HEX_NAME_BYTES: usize = 100;
 
 /// Read-modify-write operations on one key are serialised by one of these locks.
 const STRIPES: usize = 64;
@@ -85,7 +91,12 @@ struct Paths {
 
 impl Inner {
     fn paths(&self, user: &str, key: &StateKey) -> Paths {
-        let name = hex::encode(key.as_bytes());
+        let key = key.as_bytes();
+        let name = if key.len() <= HEX_NAME_BYTES {
+            hex::encode(key)
+        } else {
+            format!("~{}", hex::encode(Sha256::digest(key)))
+        };
         let dir = self.state.join(user);
         Paths {
             appended: dir.join(format!("{name}.appended")),
@@ -202,8 +213,9 @@ impl GlobalTier for EmbeddedTier {
         user: &'a str,
         key: &'a StateKey,
         element: Bytes,
+        max_bytes: usize,
     ) -> BoxFuture<'a, Result<()>> {
-        self.run(user, key, move |inner, paths| {
+        let appended = self.run(user, key, move |inner, paths| {
             let len = u32::try_from(element.len())
                 .map_err(|_| std::io::Error::other("appended element over 4 GiB"))?;
             let mut record = Vec::with_capacity(4 + element.len());
@@ -213,11 +225,22 @@ impl GlobalTier for EmbeddedTier {
             if let Some(parent) = paths.appended.parent() {
                 fs::create_dir_all(parent)?;
             }
-            OpenOptions::new()
+            let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&paths.appended)?
-                .write_all(&record)
+                .open(&paths.appended)?;
+            // Each element's 4-byte length counts too.
+            if file.metadata()?.len() + record.len() as u64 > max_bytes as u64 {
+                return Ok(false);
+            }
+            file.write_all(&record)?;
+            Ok(true)
+        });
+        Box::pin(async move {
+            match appended.await? {
+                true => Ok(()),
+                false => Err(appended_too_large(max_bytes)),
+            }
         })
     }
 

@@ -13,6 +13,13 @@ use crate::StateError;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type Result<T> = std::result::Result<T, StateError>;
 
+/// The error of an append past the list's limit.
+pub(crate) fn appended_too_large(max_bytes: usize) -> StateError {
+    StateError::Bounds(format!(
+        "the appended state would pass its limit of {max_bytes} bytes: clear it first"
+    ))
+}
+
 /// Where state values and appended lists live beyond one host. Every method is for one
 /// `(user, key)`; `user` has been validated by the caller (SPEC §1).
 pub trait GlobalTier: Send + Sync + 'static {
@@ -47,12 +54,14 @@ pub trait GlobalTier: Send + Sync + 'static {
     /// Removes the value; `false` if there was none.
     fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>>;
 
-    /// Adds one element to the key's appended list (separate from its value).
+    /// Adds one element to the key's appended list (separate from its value), unless the
+    /// list's elements would then hold more than `max_bytes` together.
     fn append<'a>(
         &'a self,
         user: &'a str,
         key: &'a StateKey,
         element: Bytes,
+        max_bytes: usize,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// The first `n` elements of the appended list (fewer if it is shorter).

@@ -19,7 +19,9 @@ mod redis;
 
 pub use embedded::EmbeddedTier;
 pub use global::{BoxFuture, GlobalTier, Lease};
-pub use local::{Access, KeyValue, LocalTier, MAX_VALUE_BYTES, WriteLock, check_range};
+pub use local::{
+    Access, KeyValue, LocalLimits, LocalTier, MAX_VALUE_BYTES, WriteLock, check_range,
+};
 pub use memory::MemoryTier;
 pub use ranges::Ranges;
 pub use redis::{DEFAULT_LEASE, RedisTier};
@@ -30,6 +32,9 @@ pub enum StateError {
     /// An offset or length outside the value.
     #[error("{0}")]
     Bounds(String),
+    /// The host's local copies are at their budget.
+    #[error("{0}")]
+    Budget(String),
     /// The global tier could not be reached or failed.
     #[error("global state tier: {0}")]
     Global(String),

@@ -5,11 +5,17 @@
 //! copy and mark their bytes `dirty`; a push sends the dirty bytes (or the whole value) to the
 //! global tier. Each key also has the reader/writer lock guests take; it is async, so a guest
 //! waiting for it gives its thread back.
+//!
+//! The copies' bytes together stay within a budget ([`LocalTier::new`]): before a copy grows,
+//! the bytes are reserved, evicting the least recently used clean copies of other keys (ones
+//! with nothing to push; a later read pulls them again) if needed; if that is not enough, the
+//! operation fails with [`StateError::Budget`]. Keys whose copies are empty and unused leave
+//! the table at the same time, so it does not grow with every key ever touched.
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use faasm_api::StateKey;
@@ -24,6 +30,16 @@ use crate::ranges::Ranges;
 pub struct LocalTier {
     global: Arc<dyn GlobalTier>,
     values: Mutex<HashMap<(String, StateKey), Arc<KeyValue>>>,
+    /// Bytes of all copies together at most.
+    budget: usize,
+    /// Bytes the copies hold now.
+    used: Mutex<usize>,
+    /// Ticks of use, for least-recently-used eviction.
+    clock: AtomicU64,
+    /// The largest value a copy may hold.
+    max_value: usize,
+    /// The most bytes one key's appended list may hold.
+    max_appended: usize,
 }
 
 impl std::fmt::Debug for LocalTier {
@@ -34,17 +50,123 @@ impl std::fmt::Debug for LocalTier {
     }
 }
 
+/// The sizes a [`LocalTier`] keeps to.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalLimits {
+    /// Bytes of all copies together.
+    pub budget: usize,
+    /// The largest value, at most [`MAX_VALUE_BYTES`].
+    pub max_value: usize,
+    /// The most bytes one key's appended list may hold (with 4 bytes per element on the
+    /// embedded tier).
+    pub max_appended: usize,
+}
+
+impl Default for LocalLimits {
+    fn default() -> Self {
+        Self {
+            budget: usize::MAX,
+            max_value: MAX_VALUE_BYTES,
+            max_appended: usize::MAX,
+        }
+    }
+}
+
 impl LocalTier {
-    pub fn new(global: Arc<dyn GlobalTier>) -> Arc<Self> {
+    pub fn new(global: Arc<dyn GlobalTier>, limits: LocalLimits) -> Arc<Self> {
         Arc::new(Self {
             global,
             values: Mutex::default(),
+            budget: limits.budget,
+            used: Mutex::new(0),
+            clock: AtomicU64::new(0),
+            max_value: limits.max_value.min(MAX_VALUE_BYTES),
+            max_appended: limits.max_appended,
         })
     }
 
-    /// A local tier over a global tier in memory (tests, benchmarks).
+    /// A local tier over a global tier in memory, without a budget (tests, benchmarks).
     pub fn in_memory() -> Arc<Self> {
-        Self::new(Arc::new(crate::MemoryTier::new()))
+        Self::new(Arc::new(crate::MemoryTier::new()), LocalLimits::default())
+    }
+
+    /// Bytes the copies on this host hold now.
+    pub fn used_bytes(&self) -> usize {
+        *self.used.lock()
+    }
+
+    /// Reserves `bytes` more for the copy of `growing`, evicting other keys' clean copies,
+    /// least recently used first, if the budget is short.
+    fn reserve(&self, bytes: usize, growing: &KeyValue) -> Result<()> {
+        if self.try_reserve(bytes) {
+            return Ok(());
+        }
+        let mut others: Vec<Arc<KeyValue>> = self
+            .values
+            .lock()
+            .values()
+            .filter(|v| !std::ptr::eq(Arc::as_ptr(v), growing))
+            .cloned()
+            .collect();
+        others.sort_by_key(|v| v.last_used.load(Ordering::Relaxed));
+        let mut reserved = false;
+        for value in &others {
+            // A copy in use right now is not clean for long: leave it.
+            if let Ok(mut copy) = value.copy.try_lock()
+                && copy.is_clean()
+                && copy.charged > 0
+            {
+                self.release(copy.charged);
+                *copy = Copy::default();
+                copy.touch();
+                if self.try_reserve(bytes) {
+                    reserved = true;
+                    break;
+                }
+            }
+        }
+        self.prune(others);
+        if reserved {
+            return Ok(());
+        }
+        Err(StateError::Budget(format!(
+            "the local state tier's budget of {} bytes cannot hold {bytes} more bytes \
+             (its other copies are in use or not yet pushed)",
+            self.budget
+        )))
+    }
+
+    fn try_reserve(&self, bytes: usize) -> bool {
+        let mut used = self.used.lock();
+        match used.checked_add(bytes) {
+            Some(total) if total <= self.budget => {
+                *used = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn release(&self, bytes: usize) {
+        let mut used = self.used.lock();
+        *used = used.saturating_sub(bytes);
+    }
+
+    /// Forgets keys whose copies hold nothing and that nobody else holds (`candidates` are
+    /// this function's own references).
+    fn prune(&self, candidates: Vec<Arc<KeyValue>>) {
+        let mut values = self.values.lock();
+        for value in candidates {
+            let idle = Arc::strong_count(&value) == 2
+                && value.lock.try_write().is_ok()
+                && value
+                    .copy
+                    .try_lock()
+                    .is_ok_and(|copy| !copy.known && copy.charged == 0);
+            if idle {
+                values.remove(&(value.user.clone(), value.key.clone()));
+            }
+        }
     }
 
     pub fn global(&self) -> &Arc<dyn GlobalTier> {
@@ -52,7 +174,7 @@ impl LocalTier {
     }
 
     /// This host's copy of `(user, key)`, created empty on first use.
-    pub fn value(&self, user: &str, key: &StateKey) -> Arc<KeyValue> {
+    pub fn value(self: &Arc<Self>, user: &str, key: &StateKey) -> Arc<KeyValue> {
         let mut values = self.values.lock();
         if let Some(value) = values.get(&(user.to_owned(), key.clone())) {
             return value.clone();
@@ -61,6 +183,8 @@ impl LocalTier {
             user: user.to_owned(),
             key: key.clone(),
             global: self.global.clone(),
+            tier: Arc::downgrade(self),
+            last_used: AtomicU64::new(self.clock.fetch_add(1, Ordering::Relaxed)),
             lock: Arc::new(RwLock::new(())),
             copy: tokio::sync::Mutex::new(Copy::default()),
         });
@@ -91,6 +215,7 @@ impl LocalTier {
             .cloned();
         if let Some(value) = value {
             let mut copy = value.copy.lock().await;
+            self.release(copy.charged);
             *copy = Copy::default();
             copy.touch();
         }
@@ -102,6 +227,10 @@ pub struct KeyValue {
     user: String,
     key: StateKey,
     global: Arc<dyn GlobalTier>,
+    /// The tier whose budget the copy's bytes count against.
+    tier: Weak<LocalTier>,
+    /// The tier's clock at the last access, for eviction.
+    last_used: AtomicU64,
     /// The lock guests take with `lock_state_read/write`.
     lock: Arc<RwLock<()>>,
     /// The bytes; held briefly by every operation (also across its global-tier I/O).
@@ -121,6 +250,8 @@ struct Copy {
     replaced: bool,
     /// Changes whenever the bytes may have: unique across copies and resets.
     version: u64,
+    /// Bytes reserved from the tier's budget for `bytes`.
+    charged: usize,
 }
 
 impl KeyValue {
@@ -130,10 +261,35 @@ impl KeyValue {
 
     /// Exclusive access to the copy for one operation.
     pub async fn access(&self) -> Access<'_> {
+        if let Some(tier) = self.tier.upgrade() {
+            let tick = tier.clock.fetch_add(1, Ordering::Relaxed);
+            self.last_used.store(tick, Ordering::Relaxed);
+        }
         Access {
             value: self,
             copy: self.copy.lock().await,
         }
+    }
+
+    /// Sets what `copy` is charged to `len` bytes, reserving (possibly evicting) first when it
+    /// grows: call before the bytes grow, and after they shrink.
+    fn charge(&self, copy: &mut Copy, len: usize) -> Result<()> {
+        let Some(tier) = self.tier.upgrade() else {
+            return Ok(());
+        };
+        if len > tier.max_value {
+            return Err(StateError::Bounds(format!(
+                "a state value of {len} bytes exceeds the limit of {} bytes",
+                tier.max_value
+            )));
+        }
+        if len > copy.charged {
+            tier.reserve(len - copy.charged, self)?;
+        } else {
+            tier.release(copy.charged - len);
+        }
+        copy.charged = len;
+        Ok(())
     }
 
     /// Takes the key's read lock (shared with other readers on this host).
@@ -148,7 +304,10 @@ impl KeyValue {
         let local = self.lock.clone().write_owned().await;
         let lease = self.global.lock_write(&self.user, &self.key).await?;
         if lease.is_some() {
-            self.copy.lock().await.forget_clean();
+            let mut copy = self.copy.lock().await;
+            copy.forget_clean();
+            let len = copy.bytes.len();
+            self.charge(&mut copy, len)?;
         }
         Ok(WriteLock {
             _local: local,
@@ -157,7 +316,13 @@ impl KeyValue {
     }
 
     pub async fn append(&self, element: Bytes) -> Result<()> {
-        self.global.append(&self.user, &self.key, element).await
+        let max = self
+            .tier
+            .upgrade()
+            .map_or(usize::MAX, |tier| tier.max_appended);
+        self.global
+            .append(&self.user, &self.key, element, max)
+            .await
     }
 
     pub async fn read_appended(&self, n: usize) -> Result<Vec<Bytes>> {
@@ -240,6 +405,7 @@ impl Access<'_> {
         let copy = &mut *self.copy;
         if !copy.known {
             let value = v.global.get(&v.user, &v.key).await?.unwrap_or_default();
+            v.charge(copy, value.len().max(min_len))?;
             copy.bytes = value.to_vec();
             copy.known = true;
             copy.touch();
@@ -249,17 +415,30 @@ impl Access<'_> {
             copy.touch();
         }
         if copy.bytes.len() < min_len {
-            copy.bytes.resize(min_len, 0);
-            copy.touch();
+            v.charge(copy, min_len)?;
+            copy.resize(min_len);
         }
         copy.pulled.insert(0..copy.bytes.len());
         Ok(())
     }
 
+    /// The size a ranged call naming `total` works on. As in Faasm, `total` only sizes a key
+    /// that is new: an existing value keeps its size, so a range past `total` but inside the
+    /// value is fine. Only then is a value not yet local pulled whole, to learn its size.
+    pub async fn size_for(&mut self, total: usize, offset: usize, len: usize) -> Result<usize> {
+        if offset.saturating_add(len) > total && !self.copy.known {
+            self.load_whole(0).await?;
+        }
+        Ok(match self.copy.known {
+            true => total.max(self.copy.bytes.len()),
+            false => total,
+        })
+    }
+
     /// Makes `range` of a value of `total` bytes local, pulling only its missing bytes.
     pub async fn load_range(&mut self, total: usize, range: Range<usize>) -> Result<()> {
         check_range(total, range.start, range.len())?;
-        self.copy.ensure_len(total);
+        self.ensure_len(total)?;
         let Some(span) = self.copy.gaps_span(range.clone()) else {
             return Ok(());
         };
@@ -274,7 +453,9 @@ impl Access<'_> {
     pub fn replace(&mut self, data: &[u8]) -> Result<()> {
         check_size(data.len())?;
         let copy = &mut *self.copy;
+        self.value.charge(copy, data.len())?;
         copy.bytes.clear();
+        copy.bytes.shrink_to(data.len());
         copy.bytes.extend_from_slice(data);
         copy.known = true;
         copy.pulled = Ranges::of(0..data.len());
@@ -287,7 +468,7 @@ impl Access<'_> {
     /// Writes `data` at `offset` of a value of `total` bytes (`write_state_offset`).
     pub fn write_at(&mut self, total: usize, offset: usize, data: &[u8]) -> Result<()> {
         let range = check_range(total, offset, data.len())?;
-        self.copy.ensure_len(total);
+        self.ensure_len(total)?;
         self.copy.bytes[range.clone()].copy_from_slice(data);
         self.mark_written(range);
         self.copy.touch();
@@ -297,8 +478,18 @@ impl Access<'_> {
     /// Marks bytes already in the copy as written here: dirty until pushed.
     pub fn mark_dirty(&mut self, total: usize, range: Range<usize>) -> Result<()> {
         check_range(total, range.start, range.len())?;
-        self.copy.ensure_len(total);
+        self.ensure_len(total)?;
         self.mark_written(range);
+        Ok(())
+    }
+
+    /// Sizes the copy to at least `len` bytes (new bytes are zero and not pulled).
+    fn ensure_len(&mut self, len: usize) -> Result<()> {
+        self.copy.known = true;
+        if self.copy.bytes.len() < len {
+            self.value.charge(&mut self.copy, len)?;
+            self.copy.resize(len);
+        }
         Ok(())
     }
 
@@ -312,7 +503,7 @@ impl Access<'_> {
     pub fn write_changes(&mut self, changes: &[(usize, Vec<u8>)], dirty: bool) -> Result<()> {
         for (offset, bytes) in changes {
             let range = check_range(MAX_VALUE_BYTES, *offset, bytes.len())?;
-            self.copy.ensure_len(range.end);
+            self.ensure_len(range.end)?;
             self.copy.bytes[range.clone()].copy_from_slice(bytes);
             self.copy.pulled.insert(range.clone());
             if dirty {
@@ -390,8 +581,15 @@ impl Access<'_> {
         let v = self.value;
         let value = v.global.get(&v.user, &v.key).await?.unwrap_or_default();
         let copy = &mut *self.copy;
+        let new_len = value.len().max(len);
+        if new_len > copy.charged {
+            v.charge(copy, new_len)?;
+        }
         copy.bytes = value.to_vec();
-        copy.bytes.resize(copy.bytes.len().max(len), 0);
+        copy.resize(new_len);
+        if new_len < copy.charged {
+            v.charge(copy, new_len)?;
+        }
         copy.known = true;
         copy.pulled = Ranges::of(0..copy.bytes.len());
         copy.dirty.clear();
@@ -414,13 +612,17 @@ impl Copy {
         self.version = VERSIONS.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sizes the copy to at least `len` bytes (new bytes are zero and not pulled).
-    fn ensure_len(&mut self, len: usize) {
-        self.known = true;
-        if self.bytes.len() < len {
-            self.bytes.resize(len, 0);
-            self.touch();
-        }
+    /// Grows the bytes to `len` (zeros), allocating no more than that.
+    fn resize(&mut self, len: usize) {
+        self.bytes
+            .reserve_exact(len.saturating_sub(self.bytes.len()));
+        self.bytes.resize(len, 0);
+        self.touch();
+    }
+
+    /// Nothing here that the global tier lacks.
+    fn is_clean(&self) -> bool {
+        self.dirty.is_empty() && !self.replaced
     }
 
     /// The smallest range covering every missing byte of `range`, if any is missing.
@@ -457,7 +659,10 @@ impl Copy {
             return;
         }
         if self.dirty.is_empty() {
+            // Keeps the charge: the caller settles it for the emptied bytes.
+            let charged = self.charged;
             *self = Copy::default();
+            self.charged = charged;
             self.touch();
         } else {
             self.pulled = self.dirty.clone();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use faasm_api::StateKey;
 use parking_lot::Mutex;
 
-use crate::global::{BoxFuture, GlobalTier, Result};
+use crate::global::{BoxFuture, GlobalTier, Result, appended_too_large};
 
 type Id = (String, StateKey);
 
@@ -97,13 +97,18 @@ impl GlobalTier for MemoryTier {
         user: &'a str,
         key: &'a StateKey,
         element: Bytes,
+        max_bytes: usize,
     ) -> BoxFuture<'a, Result<()>> {
-        self.appended
-            .lock()
-            .entry(id(user, key))
-            .or_default()
-            .push(element);
-        Box::pin(async { Ok(()) })
+        let mut appended = self.appended.lock();
+        let list = appended.entry(id(user, key)).or_default();
+        let held: usize = list.iter().map(Bytes::len).sum();
+        let result = if held + element.len() > max_bytes {
+            Err(appended_too_large(max_bytes))
+        } else {
+            list.push(element);
+            Ok(())
+        };
+        Box::pin(async { result })
     }
 
     fn read_appended<'a>(

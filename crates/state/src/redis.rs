@@ -5,6 +5,7 @@
 //! ```text
 //! {user}/{key}            the value, a string: GET/SET whole, GETRANGE/SETRANGE for ranges
 //! {user}/{key}/appended   the appended list (RPUSH, LRANGE, DEL)
+//! {user}/{key}/appended-bytes  the bytes of its elements, kept with it by a script
 //! {user}/{key}/lock       the cross-host write lease: SET NX PX with a random token,
 //!                         renewed while held, deleted only by its holder
 //! ```
@@ -21,7 +22,7 @@ use redis::aio::ConnectionManager;
 
 use crate::StateError;
 use crate::bulk::{BULK_BYTES, BulkWriter};
-use crate::global::{BoxFuture, GlobalTier, Lease, Result};
+use crate::global::{BoxFuture, GlobalTier, Lease, Result, appended_too_large};
 
 /// How long a lease lasts unless renewed: a holder that dies blocks others for at most this.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
@@ -30,6 +31,12 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 const LOCK_POLL_MIN: Duration = Duration::from_millis(1);
 const LOCK_POLL_MAX: Duration = Duration::from_millis(20);
 
+/// Appends ARGV[1] to the list KEYS[1] unless its bytes (counted in KEYS[2]) would pass
+/// ARGV[2]; returns 0 then.
+const APPEND: &str = "local held = tonumber(redis.call('get', KEYS[2]) or '0') \
+                      if held + string.len(ARGV[1]) > tonumber(ARGV[2]) then return 0 end \
+                      redis.call('rpush', KEYS[1], ARGV[1]) \
+                      redis.call('incrby', KEYS[2], string.len(ARGV[1])) return 1";
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
@@ -50,6 +57,12 @@ pub struct RedisTier {
 
 fn redis_error(err: redis::RedisError) -> StateError {
     StateError::Global(format!("redis: {err}"))
+}
+
+/// Whether `err` means the connection is gone (Redis restarted or unreachable), which the
+/// connection manager repairs on the next use.
+fn lost_connection(err: &redis::RedisError) -> bool {
+    err.is_connection_dropped() || err.is_connection_refusal() || err.is_io_error()
 }
 
 fn name(user: &str, key: &StateKey, suffix: &str) -> Vec<u8> {
@@ -96,10 +109,18 @@ impl RedisTier {
         self.connections[i].clone()
     }
 
+    /// Runs `cmd`, once more if the connection was lost: the connection manager reconnects
+    /// after a failure, so the retry waits for that instead of failing a call on a Redis that
+    /// is back. (A command whose connection dropped after Redis applied it runs twice; every
+    /// command here but `RPUSH` is idempotent, and an append twice needs a Redis crash in
+    /// between.)
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        cmd.query_async(&mut self.connection())
-            .await
-            .map_err(redis_error)
+        let mut connection = self.connection();
+        match cmd.query_async(&mut connection).await {
+            Err(err) if lost_connection(&err) => cmd.query_async(&mut connection).await,
+            done => done,
+        }
+        .map_err(redis_error)
     }
 }
 
@@ -171,9 +192,12 @@ impl GlobalTier for RedisTier {
                     .arg(*bytes)
                     .ignore();
             }
-            pipe.query_async(&mut self.connection())
-                .await
-                .map_err(redis_error)
+            let mut connection = self.connection();
+            match pipe.query_async(&mut connection).await {
+                Err(err) if lost_connection(&err) => pipe.query_async(&mut connection).await,
+                done => done,
+            }
+            .map_err(redis_error)
         })
     }
 
@@ -191,16 +215,24 @@ impl GlobalTier for RedisTier {
         user: &'a str,
         key: &'a StateKey,
         element: Bytes,
+        max_bytes: usize,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let _: u64 = self
+            let appended: u64 = self
                 .query(
-                    redis::cmd("RPUSH")
+                    redis::cmd("EVAL")
+                        .arg(APPEND)
+                        .arg(2)
                         .arg(name(user, key, "/appended"))
-                        .arg(&element[..]),
+                        .arg(name(user, key, "/appended-bytes"))
+                        .arg(&element[..])
+                        .arg(max_bytes),
                 )
                 .await?;
-            Ok(())
+            match appended {
+                1 => Ok(()),
+                _ => Err(appended_too_large(max_bytes)),
+            }
         })
     }
 
@@ -227,7 +259,11 @@ impl GlobalTier for RedisTier {
     fn clear_appended<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let _: u64 = self
-                .query(redis::cmd("DEL").arg(name(user, key, "/appended")))
+                .query(
+                    redis::cmd("DEL")
+                        .arg(name(user, key, "/appended"))
+                        .arg(name(user, key, "/appended-bytes")),
+                )
                 .await?;
             Ok(())
         })

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use faasm_api::StateKey;
 use faasm_state::{
-    BoxFuture, EmbeddedTier, GlobalTier, KeyValue, LocalTier, MemoryTier, RedisTier, StateError,
+    BoxFuture, EmbeddedTier, GlobalTier, KeyValue, LocalLimits, LocalTier, MemoryTier, RedisTier,
+    StateError,
 };
 use parking_lot::Mutex;
 
@@ -70,7 +71,9 @@ async fn conformance(tier: &dyn GlobalTier) {
     assert!(tier.delete("u", &k).await.unwrap());
 
     for element in ["a", "bb", "ccc"] {
-        tier.append("u", &k, Bytes::from(element)).await.unwrap();
+        tier.append("u", &k, Bytes::from(element), usize::MAX)
+            .await
+            .unwrap();
     }
     let read = tier.read_appended("u", &k, 2).await.unwrap();
     assert_eq!(read, ["a", "bb"]);
@@ -122,7 +125,7 @@ async fn embedded_tier_survives_reopening_and_names_files_by_hex() {
     {
         let tier = EmbeddedTier::open(dir.path()).unwrap();
         tier.set("u", &k, b"kept").await.unwrap();
-        tier.append("u", &k, Bytes::from_static(b"one"))
+        tier.append("u", &k, Bytes::from_static(b"one"), usize::MAX)
             .await
             .unwrap();
     }
@@ -196,8 +199,9 @@ impl GlobalTier for Recording {
         user: &'a str,
         key: &'a StateKey,
         element: Bytes,
+        max_bytes: usize,
     ) -> BoxFuture<'a, Result<()>> {
-        self.inner.append(user, key, element)
+        self.inner.append(user, key, element, max_bytes)
     }
     fn read_appended<'a>(
         &'a self,
@@ -214,7 +218,7 @@ impl GlobalTier for Recording {
 
 fn recorded() -> (Arc<Recording>, Arc<LocalTier>) {
     let global = Arc::new(Recording::default());
-    let local = LocalTier::new(global.clone());
+    let local = LocalTier::new(global.clone(), Default::default());
     (global, local)
 }
 
@@ -418,8 +422,12 @@ async fn write_lock_excludes_on_one_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_write_lock_is_exclusive_across_hosts() {
     let redis = common::RedisServer::start();
-    let host =
-        || async { LocalTier::new(Arc::new(RedisTier::connect(&redis.url()).await.unwrap())) };
+    let host = || async {
+        LocalTier::new(
+            Arc::new(RedisTier::connect(&redis.url()).await.unwrap()),
+            Default::default(),
+        )
+    };
     let (a, b) = (host().await, host().await);
     // Each host read the value before: the lease must make them re-read it.
     for local in [&a, &b] {
@@ -466,4 +474,52 @@ fn redis_lease_of_a_dead_holder_expires() {
         let again = tokio::time::timeout(Duration::from_secs(2), other.lock_write("u", &k));
         assert!(again.await.is_ok(), "released");
     });
+}
+
+#[tokio::test]
+async fn copies_stay_within_the_budget_evicting_clean_ones_first() {
+    let global: Arc<dyn GlobalTier> = Arc::new(MemoryTier::new());
+    let limits = LocalLimits {
+        budget: 100,
+        max_value: 80,
+        max_appended: 10,
+    };
+    let local = LocalTier::new(global.clone(), limits);
+    for name in ["a", "b"] {
+        global.set("u", &key(name), &[1; 60]).await.unwrap();
+    }
+    let (a, b) = (local.value("u", &key("a")), local.value("u", &key("b")));
+    a.access().await.load_whole(0).await.unwrap();
+    assert_eq!(local.used_bytes(), 60);
+    // b does not fit beside a: the clean copy of a goes.
+    b.access().await.load_whole(0).await.unwrap();
+    assert_eq!(local.used_bytes(), 60);
+    assert_eq!(a.access().await.len(), 0, "a was evicted");
+    // A written (dirty) copy is never evicted: what does not fit beside it fails clearly.
+    b.access().await.replace(&[2; 70]).unwrap();
+    let err = a.access().await.load_whole(0).await.unwrap_err();
+    assert!(matches!(err, StateError::Budget(_)), "{err}");
+    assert_eq!(local.used_bytes(), 70);
+    // Once pushed, it is clean and may go.
+    b.access().await.push().await.unwrap();
+    a.access().await.load_whole(0).await.unwrap();
+    assert_eq!(local.used_bytes(), 60);
+    // A ranged read sizes the copy to the total it names, within the value cap.
+    let c = local.value("u", &key("c"));
+    let err = c.access().await.load_range(81, 0..1).await.unwrap_err();
+    assert!(
+        err.to_string().contains("exceeds the limit of 80 bytes"),
+        "{err}"
+    );
+    c.access().await.load_range(80, 79..80).await.unwrap();
+    assert_eq!(local.used_bytes(), 80, "a was evicted for c");
+    // Appended lists have their own cap.
+    c.append(Bytes::from_static(b"12345")).await.unwrap();
+    let err = c.append(Bytes::from_static(b"123456")).await.unwrap_err();
+    assert!(err.to_string().contains("limit of 10 bytes"), "{err}");
+    c.clear_appended().await.unwrap();
+    c.append(Bytes::from_static(b"123456")).await.unwrap();
+    // Deleting the key gives its bytes back.
+    local.delete_global("u", &key("c")).await.unwrap();
+    assert_eq!(local.used_bytes(), 0);
 }

@@ -61,6 +61,8 @@ impl DataDir {
         }
         let mut temp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
         temp.write_all(bytes)?;
+        // An upload is answered as stored: it must survive the machine, not only the server.
+        temp.as_file().sync_all()?;
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
@@ -110,10 +112,7 @@ impl ObjectStore for DataDir {
     }
 
     fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError> {
-        let (dir, extension) = match listing {
-            Listing::Functions => ("functions", "wasm"),
-            Listing::Python => ("python", "py"),
-        };
+        let (dir, extension) = listing_dir(listing);
         let entries = match fs::read_dir(self.root.join(dir).join(user)) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -128,6 +127,29 @@ impl ObjectStore for DataDir {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    fn users(&self, listing: Listing) -> Result<Vec<String>, ApiError> {
+        let (dir, _) = listing_dir(listing);
+        let entries = fs::read_dir(self.root.join(dir))
+            .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+        let mut users: Vec<String> = entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                entry.file_type().ok()?.is_dir().then_some(())?;
+                entry.file_name().into_string().ok()
+            })
+            .collect();
+        users.sort();
+        Ok(users)
+    }
+}
+
+/// The directory of a listing's objects and their file extension.
+fn listing_dir(listing: Listing) -> (&'static str, &'static str) {
+    match listing {
+        Listing::Functions => ("functions", "wasm"),
+        Listing::Python => ("python", "py"),
     }
 }
 

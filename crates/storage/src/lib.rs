@@ -43,4 +43,6 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn delete(&self, object: Object<'_>) -> Result<bool, ApiError>;
     /// The names stored for `user`, sorted.
     fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError>;
+    /// The users that have objects of `listing`, sorted.
+    fn users(&self, listing: Listing) -> Result<Vec<String>, ApiError>;
 }

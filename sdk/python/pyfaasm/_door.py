@@ -5,6 +5,7 @@ with a 4-byte little-endian length. A reply is a status byte (0: the result foll
 error message follows).
 """
 
+import operator
 import struct
 
 import _host
@@ -41,14 +42,17 @@ _LEN = struct.Struct("<I")
 class FaasmError(RuntimeError):
     """The host refused a pyfaasm call: a bad key, an unknown call id, a lock not held..."""
 
+    __module__ = "pyfaasm.core"  # where functions import it from (and tracebacks name it)
+
 
 def _encode(arg):
-    if isinstance(arg, bool) or not isinstance(arg, (int, str, bytes, bytearray, memoryview)):
+    if isinstance(arg, (str, bytes, bytearray, memoryview)):
+        data = arg.encode() if isinstance(arg, str) else bytes(arg)
+        return _LEN.pack(len(data)) + data
+    if isinstance(arg, bool) or not hasattr(type(arg), "__index__"):
         raise TypeError(f"expected int, str or bytes, got {type(arg).__name__}")
-    if isinstance(arg, int):
-        return _INT.pack(arg)
-    data = arg.encode() if isinstance(arg, str) else bytes(arg)
-    return _LEN.pack(len(data)) + data
+    # Any integer, numpy's included (sizes are often computed with them).
+    return _INT.pack(operator.index(arg))
 
 
 def call(op, *args):

@@ -7,7 +7,9 @@ snapshots the result. ``run()`` runs once per call in a copy of that snapshot: i
 """
 
 import gc
+import importlib
 import linecache
+import operator
 import sys
 import traceback
 import types
@@ -23,6 +25,24 @@ _module = None
 def module():
     """The imported function module."""
     return _module
+
+
+def entry(name):
+    """The function a call runs: ``name`` in the function module, or ``module:name`` in an
+    importable module (see ``pyfaasm.core.chain``)."""
+    owner, _, attr = name.rpartition(":")
+    function = getattr(importlib.import_module(owner) if owner else _module, attr, None)
+    if not callable(function):
+        raise AttributeError(f"{owner or _module.__file__} has no function {attr}()")
+    return function
+
+
+def _takes_input(function):
+    """Whether a chained entry takes the input as its argument: Faasm passes it, but some of
+    its functions define entries without parameters (and read the input themselves)."""
+    code = getattr(function, "__code__", None)
+    # 0x04: CO_VARARGS.
+    return code is None or code.co_argcount > 0 or bool(code.co_flags & 0x04)
 
 
 def _flush():
@@ -85,6 +105,8 @@ def _reseed():
 def _return_value(name, value):
     if value is None:
         return 0
+    if not isinstance(value, int) and hasattr(type(value), "__index__"):
+        value = operator.index(value)  # numpy's integers
     if isinstance(value, int) and -(2**31) <= value < 2**31:
         return int(value)
     raise TypeError(f"{name}() returned {value!r}: expected an int (32-bit) or None")
@@ -101,15 +123,16 @@ def _exit_code(exc):
 
 
 def run():
-    entry, *argv = (item.decode() for item in _door.call_list(_door.RUNNER_CALL))
-    name = entry or "faasm_main"
+    chained, *argv = (item.decode() for item in _door.call_list(_door.RUNNER_CALL))
+    name = chained or "faasm_main"
     sys.argv = [_module.__file__, *argv]
     try:
         _reseed()
-        function = getattr(_module, name, None)
-        if not callable(function):
-            raise AttributeError(f"{_module.__file__} has no function {name}()")
-        value = function(_door.call(_door.INPUT)) if entry else function()
+        function = entry(name)
+        if _takes_input(function) and name != "faasm_main":
+            value = function(_door.call(_door.INPUT))
+        else:
+            value = function()
         return_value = _return_value(name, value)
     except SystemExit as exc:
         return_value = _exit_code(exc)

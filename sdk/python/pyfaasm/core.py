@@ -1,9 +1,19 @@
 """Faasm's Python API (SPEC section 10), over faasm-rs's host door.
 
-Keys are ``str`` or ``bytes``; values and inputs are bytes-like. Every call here reaches the
-same host implementation as the matching C call in ``faasm/faasm.h``, so a C function and a
-Python function of the same user share state. A refused call raises :class:`FaasmError`.
+Keys are ``str`` or ``bytes``; values and inputs are bytes-like; sizes and offsets are any
+integers (numpy's too). Every call here reaches the same host implementation as the matching C
+call in ``faasm/faasm.h``, so a C function and a Python function of the same user share state.
+A refused call raises :class:`FaasmError`.
+
+Faasm's local modes work as there: ``set_local_chaining(True)`` (or ``PYTHON_LOCAL_CHAINING``
+set in the environment) runs chained functions in the caller, and
+``set_local_input_output(True)`` (``PYTHON_LOCAL_OUTPUT``) keeps the output in this module for
+:func:`get_output` instead of sending it to the host. Faasm's native emulator does not exist
+here: ``set_emulator_message`` and ``set_emulator_status`` do nothing.
 """
+
+import os
+import sys
 
 from pyfaasm import _door
 from pyfaasm._door import FaasmError
@@ -16,9 +26,14 @@ __all__ = [
     "chain_this_with_input",
     "clear_appended_state",
     "get_call_output",
+    "get_emulator_async_response",
+    "get_env_bool",
     "get_input",
     "get_input_len",
+    "get_output",
     "get_state",
+    "is_local_chaining",
+    "is_local_output",
     "lock_state_read",
     "lock_state_write",
     "pull_state",
@@ -29,6 +44,11 @@ __all__ = [
     "read_state",
     "read_state_offset",
     "read_state_size",
+    "set_emulator_message",
+    "set_emulator_status",
+    "set_env_bool",
+    "set_local_chaining",
+    "set_local_input_output",
     "set_output",
     "set_state",
     "unlock_state_read",
@@ -37,6 +57,67 @@ __all__ = [
     "write_state",
     "write_state_offset",
 ]
+
+# Faasm's module globals: the flags read from the environment (or set), and the output kept in
+# local output mode (also the last output this call wrote otherwise).
+env_cache = {}
+output_data = None
+
+
+# ----- local modes and Faasm's emulator -----
+
+
+def get_env_bool(name):
+    """Whether the environment variable ``name`` is set to something non-empty (read once)."""
+    if name not in env_cache:
+        env_cache[name] = bool(os.environ.get(name))
+    return env_cache[name]
+
+
+def set_env_bool(name, value):
+    env_cache[name] = value
+
+
+def is_local_chaining():
+    return get_env_bool("PYTHON_LOCAL_CHAINING")
+
+
+def is_local_output():
+    return get_env_bool("PYTHON_LOCAL_OUTPUT")
+
+
+def set_local_chaining(value):
+    """Whether :func:`chain` runs the function right here (and :func:`await_call` returns 0)."""
+    set_env_bool("PYTHON_LOCAL_CHAINING", value)
+
+
+def set_local_input_output(value):
+    """Whether :func:`write_output` keeps the output here (for :func:`get_output`) only."""
+    set_env_bool("PYTHON_LOCAL_OUTPUT", value)
+
+
+def get_output():
+    """The output this call last wrote (``None`` if none): Faasm allows it in local output
+    mode only, faasm-rs always."""
+    return output_data
+
+
+def set_emulator_message(message_json):
+    """For Faasm's native emulator; a faasm-rs call already has its message: does nothing
+    (but clears the local output, as Faasm does) and returns 0."""
+    global output_data
+    if is_local_output():
+        output_data = None
+    return 0
+
+
+def set_emulator_status(success):
+    """For Faasm's native emulator: does nothing on faasm-rs."""
+
+
+def get_emulator_async_response():
+    """For Faasm's native emulator, which faasm-rs does not have: raises FaasmError."""
+    raise FaasmError("get_emulator_async_response: faasm-rs has no emulator (nor needs one)")
 
 
 # ----- input and output -----
@@ -59,7 +140,10 @@ def read_input(n):
 
 def write_output(output):
     """Sets this call's output (replacing what was set before)."""
-    _door.call(_door.OUTPUT, output)
+    global output_data
+    if not is_local_output():
+        _door.call(_door.OUTPUT, output)
+    output_data = output
 
 
 set_output = write_output
@@ -154,14 +238,37 @@ def unlock_state_write(key):
 
 def chain(func, input_data=b""):
     """Starts a call of this same Python function that runs ``func(input_bytes)`` instead of
-    ``faasm_main()``; ``func`` is a module-level function of it or its name. Returns the new
-    call's id, for :func:`await_call`."""
-    name = func if isinstance(func, str) else getattr(func, "__name__", None)
+    ``faasm_main()`` and returns its id, for :func:`await_call`. ``func`` is a module-level
+    function of the uploaded source or its name (found by name, as Faasm does), or else a
+    module-level function of an importable module (``pyfaasm.matrix``'s worker, say). An entry
+    that takes no arguments is called without the input (it can read it with
+    :func:`get_input`). In local chaining mode ``func`` runs here, now, and the id is 0."""
+    if is_local_chaining():
+        target = _chained_function(func) if isinstance(func, str) else func
+        target(input_data)
+        return 0
+    return _door.call_int(_door.CHAIN, _entry_name(func), input_data)
+
+
+def _chained_function(name):
     from pyfaasm import _runner
 
-    if not isinstance(name, str) or not callable(getattr(_runner.module(), name, None)):
-        raise ValueError(f"chain: {func!r} is not a function defined in this module")
-    return _door.call_int(_door.CHAIN, name, input_data)
+    return _runner.entry(_entry_name(name))
+
+
+def _entry_name(func):
+    """The name the runner finds ``func`` by: its own name in the uploaded module, else
+    ``module:name``."""
+    from pyfaasm import _runner
+
+    name = func if isinstance(func, str) else getattr(func, "__name__", None)
+    if isinstance(name, str) and callable(getattr(_runner.module(), name, None)):
+        return name
+    owner = sys.modules.get(getattr(func, "__module__", None) or "")
+    if isinstance(name, str) and owner not in (None, _runner.module()):
+        if getattr(owner, name, None) is func:
+            return f"{owner.__name__}:{name}"
+    raise ValueError(f"chain: {func!r} is not a function defined in this module")
 
 
 def chain_this_with_input(func, input_data):
@@ -170,7 +277,10 @@ def chain_this_with_input(func, input_data):
 
 
 def await_call(call_id):
-    """Waits for a chained call; its return value (1 if it failed or timed out)."""
+    """Waits for a chained call; its return value (1 if it failed or timed out). In local
+    chaining mode the call already ran: 0."""
+    if is_local_chaining():
+        return 0
     return _door.call_int(_door.AWAIT_CALL, call_id)
 
 

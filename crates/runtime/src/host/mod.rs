@@ -3,6 +3,7 @@
 
 mod chain;
 mod clock;
+mod debug;
 mod faasm_python_runner;
 mod io;
 pub(crate) mod memory;
@@ -23,6 +24,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     crate::files::add_to_linker(&mut linker)?;
     clock::add_to_linker(&mut linker)?;
     io::add_to_linker(&mut linker)?;
+    debug::add_to_linker(&mut linker)?;
     chain::add_to_linker(&mut linker)?;
     state::add_to_linker(&mut linker)?;
     faasm_python_runner::add_to_linker(&mut linker)?;

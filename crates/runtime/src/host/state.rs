@@ -121,9 +121,11 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key, total, off, buf, len): (u32, u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
-                let range = faasm_state::check_range(total as usize, off as usize, len as usize)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
-                v.load_range(total as usize, range.clone()).await?;
+                let (off, len) = (off as usize, len as usize);
+                let total = v.size_for(total as usize, off, len).await?;
+                let range = faasm_state::check_range(total, off, len)?;
+                v.load_range(total, range.clone()).await?;
                 write_guest(&mut c, buf, &v.bytes()[range])?;
                 refresh(&mut c, &key, &v)?;
                 Ok(())
@@ -136,10 +138,12 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         |mut c: Caller<'_, CallState>, (key, total, off, len): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
-                let range = faasm_state::check_range(total as usize, off as usize, len as usize)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
-                v.load_range(total as usize, range.clone()).await?;
-                let ptr = map(&mut c, &key, total as usize)?;
+                let (off, len) = (off as usize, len as usize);
+                let total = v.size_for(total as usize, off, len).await?;
+                let range = faasm_state::check_range(total, off, len)?;
+                v.load_range(total, range.clone()).await?;
+                let ptr = map(&mut c, &key, total)?;
                 refresh(&mut c, &key, &v)?;
                 Ok((ptr + range.start) as u32)
             })
@@ -187,7 +191,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                 let (key, value) = open(&mut c, key)?;
                 let data = read_guest(&mut c, data, len)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
-                v.write_at(total as usize, off as usize, &data)?;
+                let total = v.size_for(total as usize, off as usize, data.len()).await?;
+                v.write_at(total, off as usize, &data)?;
                 refresh(&mut c, &key, &v)?;
                 Ok(())
             })

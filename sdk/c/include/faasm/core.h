@@ -339,10 +339,10 @@ static inline unsigned int getConfFlag(const char* key)
     return (unsigned int)__faasm_conf_flag(key);
 }
 
-/* Accepted for compatibility; faasm-rs reports traps with their backtrace. */
+/* Ask the host to log the current call stack (see __faasm_backtrace). */
 static inline void faasmBacktrace(const int depth)
 {
-    (void)depth;
+    __faasm_backtrace(depth);
 }
 
 #ifdef __cplusplus

@@ -133,11 +133,23 @@ void __faasm_get_py_entry(unsigned char* buf, int len);
 FAASM_IMPORT("__faasm_chain_py")
 unsigned int __faasm_chain_py(const char* entry, const unsigned char* in, int len);
 
-/* ---- Configuration ---- */
+/* ---- Configuration and debugging ---- */
 
 /* 1 if the flag is ALWAYS_ON, else 0. */
 FAASM_IMPORT("__faasm_conf_flag")
 int __faasm_conf_flag(const char* key);
+
+/* Log the guest's current call stack (the host decides how many frames;
+ * `depth` is a hint, 0 = all). The function carries on. */
+FAASM_IMPORT("__faasm_backtrace")
+void __faasm_backtrace(int depth);
+
+/* Faasm's hook for testing how a host call's error ends the call
+ * (<faasm/host_interface_test.h>): the host fails the call from inside this
+ * function (test 1, ExceptionPropagationTest; any other number is rejected as
+ * an unknown test, which fails the call too). It never returns. */
+FAASM_IMPORT("__faasm_host_interface_test")
+void __faasm_host_interface_test(int testNum);
 
 #ifdef __cplusplus
 }
