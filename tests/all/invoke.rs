@@ -300,6 +300,7 @@ fn faasmctl_planner_envelope() {
     let batch = json!({"appId": 4242, "messages": [
         {"id": 1, "appId": 4242, "user": "demo", "function": "echo", "input_data": b64.encode("one")},
         {"id": 2, "appId": 4242, "user": "demo", "function": "fail"},
+        {"id": 3, "appId": 4242, "user": "demo", "function": "missing"},
     ]});
     let reply = server.post(json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()}));
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -315,14 +316,49 @@ fn faasmctl_planner_envelope() {
         .expect("the batch finishes");
     let results = status["messageResults"].as_array().unwrap();
     let by_id = |id: i64| results.iter().find(|m| m["id"] == id).unwrap();
-    assert_eq!(by_id(1)["output_data"], b64.encode("one"));
+    // Faasm's outputData is a string: the text a sync call answers.
+    assert_eq!(by_id(1)["output_data"], "one");
     assert_eq!(by_id(1)["returnValue"], 0);
     assert_eq!(by_id(2)["returnValue"], 3);
+    let failed = by_id(2)["output_data"].as_str().unwrap().to_owned();
+    assert!(failed.ends_with("Call failed (return value=3)"), "{failed}");
+    // A missing function fails its message, as the planner does, instead of the batch.
+    assert_eq!(by_id(3)["returnValue"], 1);
+    assert_eq!(by_id(3)["output_data"], "Function demo/missing not found");
+    for m in results {
+        let (start, finish) = (
+            m["start_ts"].as_i64().unwrap(),
+            m["finish_ts"].as_i64().unwrap(),
+        );
+        assert!(start > 1_700_000_000_000 && finish >= start, "{m}");
+    }
 
     // An app id names one batch: reusing it is refused and the first batch's results stay.
     let reply = server.post(json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()}));
     assert_eq!(reply.status, 409, "{}", reply.text());
     assert_eq!(server.post(poll.clone()).json(), status);
+
+    // The planner's other requests, as faasmctl sends them.
+    let planner = |kind: &str| server.post(json!({"http_type": kind, "payload": "{}"}));
+    for (kind, answer) in [
+        ("RESET", "Planner fully reset!"),
+        ("FLUSH_EXECUTORS", "Flushed executors!"),
+        ("FLUSH_AVAILABLE_HOSTS", "Flushed available hosts!"),
+        (
+            "PRELOAD_SCHEDULING_DECISION",
+            "Decision pre-loaded to planner",
+        ),
+    ] {
+        let reply = planner(kind);
+        assert_eq!((reply.status, reply.text().as_str()), (200, answer));
+    }
+    let hosts = planner("GET_AVAILABLE_HOSTS").json();
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 1, "{hosts}");
+    assert!(hosts["hosts"][0]["slots"].as_u64().unwrap() >= 1, "{hosts}");
+    assert_eq!(planner("GET_IN_FLIGHT_APPS").json()["apps"], json!([]));
+    assert_eq!(planner("NO_SUCH_THING").status, 400);
+    // After a flush the functions still run (loaded again from storage).
+    assert_eq!(server.call("demo", "echo", "again").text(), "again");
 
     let unknown = json!({"http_type": "EXECUTE_BATCH_STATUS", "payload": "{\"appId\": 7}"});
     let reply = server.post(unknown);

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::planner::{BatchRequest, planner_request};
+use crate::planner::{BatchRequest, PlannerCommand, planner_request};
 use crate::{ApiError, CallId, validate_name};
 
 /// The JSON object posted to the invoke server, as sent. Unknown fields are ignored, and the
@@ -45,6 +45,8 @@ pub enum Request {
     ExecuteBatch(BatchRequest),
     /// Faasm planner `EXECUTE_BATCH_STATUS`: report on an app's messages.
     BatchStatus { app_id: i64 },
+    /// Another request of Faasm's planner (flushes, host listings, ...).
+    Planner(PlannerCommand),
 }
 
 /// A validated request to run one function.

@@ -10,6 +10,54 @@ use serde_json::Value;
 use crate::message::parse_id;
 use crate::{ApiError, CallRequest, InvokeMessage, Request};
 
+/// The planner's other requests, which `faasmctl` sends by name: on one host with no planner
+/// most mean nothing and are acknowledged as Faasm's planner does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlannerCommand {
+    Reset,
+    FlushAvailableHosts,
+    /// Drop cached modules, so the next call loads what storage holds.
+    FlushExecutors,
+    FlushSchedulingState,
+    /// `invoke --host-dist`: a placement for the next batch (there is one host here).
+    PreloadSchedulingDecision,
+    SetPolicy,
+    SetNextEvictedVm,
+    GetAvailableHosts,
+    GetInFlightApps,
+}
+
+impl PlannerCommand {
+    fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "RESET" => Self::Reset,
+            "FLUSH_AVAILABLE_HOSTS" => Self::FlushAvailableHosts,
+            "FLUSH_EXECUTORS" => Self::FlushExecutors,
+            "FLUSH_SCHEDULING_STATE" => Self::FlushSchedulingState,
+            "PRELOAD_SCHEDULING_DECISION" => Self::PreloadSchedulingDecision,
+            "SET_POLICY" => Self::SetPolicy,
+            "SET_NEXT_EVICTED_VM" => Self::SetNextEvictedVm,
+            "GET_AVAILABLE_HOSTS" => Self::GetAvailableHosts,
+            "GET_IN_FLIGHT_APPS" => Self::GetInFlightApps,
+            _ => return None,
+        })
+    }
+
+    /// The planner's plain-text answer to a request that only acknowledges.
+    pub fn acknowledgement(self) -> &'static str {
+        match self {
+            Self::Reset => "Planner fully reset!",
+            Self::FlushAvailableHosts => "Flushed available hosts!",
+            Self::FlushExecutors => "Flushed executors!",
+            Self::FlushSchedulingState => "Flushed scheduling state!",
+            Self::PreloadSchedulingDecision => "Decision pre-loaded to planner",
+            Self::SetPolicy => "Policy set correctly",
+            Self::SetNextEvictedVm => "Set next evicted VM",
+            Self::GetAvailableHosts | Self::GetInFlightApps => "",
+        }
+    }
+}
+
 /// A validated `EXECUTE_BATCH`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRequest {
@@ -32,9 +80,12 @@ pub(crate) fn planner_request(http_type: &Value, payload: &str) -> Result<Reques
         Value::String(s) if s == "EXECUTE_BATCH_STATUS" => true,
         Value::Number(n) if n.as_u64() == Some(10) => false,
         Value::Number(n) if n.as_u64() == Some(11) => true,
+        Value::String(name) if PlannerCommand::named(name).is_some() => {
+            return Ok(Request::Planner(PlannerCommand::named(name).unwrap()));
+        }
         other => {
             return Err(ApiError::bad_request(format!(
-                "Unsupported http_type {other}: expected EXECUTE_BATCH or EXECUTE_BATCH_STATUS"
+                "Unrecognised message type {other}"
             )));
         }
     };
@@ -120,7 +171,11 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(bad("3", serde_json::json!({})).contains("Unsupported http_type"));
+        assert!(bad("3", serde_json::json!({})).contains("Unrecognised message type"));
+        assert_eq!(
+            Request::parse(&envelope("\"FLUSH_EXECUTORS\"", serde_json::json!({}))).unwrap(),
+            Request::Planner(PlannerCommand::FlushExecutors)
+        );
         assert!(bad("10", serde_json::json!({"appId": 1})).contains("without messages"));
         assert!(bad("10", serde_json::json!({"messages": [{}]})).contains("appId"));
         let unnamed = serde_json::json!({"appId": 1, "messages": [{"user": "demo"}]});

@@ -214,6 +214,12 @@ impl FunctionRegistry {
         Ok(())
     }
 
+    /// Forgets every prepared module, so each next call loads what storage holds.
+    pub fn flush(&self) {
+        self.wasm.write().clear();
+        self.python.write().clear();
+    }
+
     /// Removes a function; `false` if there was none.
     pub fn delete(&self, kind: FunctionKind, user: &str, function: &str) -> Result<bool, ApiError> {
         let deleted = self.store.delete(kind.object(user, function))?;

@@ -433,6 +433,11 @@ impl Scheduler {
     }
 
     /// Instances held, workers busy, guest memory held and retained result bytes.
+    /// How many calls may execute at once on this host.
+    pub fn worker_slots(&self) -> usize {
+        self.config.admission.workers
+    }
+
     pub fn usage(&self) -> Usage {
         let (instances, workers) = self.admission.in_use();
         Usage {

@@ -1,7 +1,9 @@
 //! Retained call results: every poll of a finished call answers the same until the result
 //! expires: by age, because too many newer ones are kept, or because the retained bytes pass
 //! their budget (oldest first in each case). Results of durable (async) calls are also written
-//! to the [`ResultStore`], so they survive a restart.
+//! to the [`ResultStore`], so they survive a restart. When count or bytes are over, results
+//! of other calls (sync calls, whose callers had them in the response) go first, so a burst of
+//! sync traffic never pushes out an async result its client has not polled yet.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -45,9 +47,20 @@ struct Finished {
 #[derive(Default)]
 struct Inner {
     calls: HashMap<CallId, Entry>,
-    /// Finished calls, oldest first, for expiry.
-    finished: VecDeque<Finished>,
+    /// Finished calls, oldest first, for expiry: other calls', then durable calls'.
+    finished: [VecDeque<Finished>; 2],
     bytes: usize,
+}
+
+impl Inner {
+    fn retained(&self) -> usize {
+        self.finished[0].len() + self.finished[1].len()
+    }
+
+    fn push(&mut self, finished: Finished) {
+        self.bytes += finished.bytes;
+        self.finished[usize::from(finished.durable)].push_back(finished);
+    }
 }
 
 fn size(result: &CallResult) -> usize {
@@ -77,8 +90,7 @@ impl ResultsRegistry {
             let at = now.checked_sub(age).unwrap_or(now);
             let (id, bytes) = (result.id, size(&result));
             inner.calls.insert(id, Entry::Finished(Arc::new(result)));
-            inner.bytes += bytes;
-            inner.finished.push_back(Finished {
+            inner.push(Finished {
                 at,
                 id,
                 bytes,
@@ -109,8 +121,7 @@ impl ResultsRegistry {
         if let Some(Entry::Running(done)) = inner.calls.insert(id, Entry::Finished(result)) {
             done.notify_waiters();
         }
-        inner.bytes += bytes;
-        inner.finished.push_back(Finished {
+        inner.push(Finished {
             at: now,
             id,
             bytes,
@@ -161,14 +172,26 @@ impl ResultsRegistry {
 
     fn expire(&self, inner: &mut Inner, now: Instant) {
         let mut forgotten = Vec::new();
-        while let Some(oldest) = inner.finished.front() {
-            let too_old = now.duration_since(oldest.at) > self.retention.ttl;
-            let too_many = inner.finished.len() > self.retention.max_results;
-            let too_big = inner.bytes > self.retention.max_bytes;
-            if !(too_old || too_many || too_big) {
+        loop {
+            let too_old = |queue: &VecDeque<Finished>| {
+                queue
+                    .front()
+                    .is_some_and(|oldest| now.duration_since(oldest.at) > self.retention.ttl)
+            };
+            let over = inner.retained() > self.retention.max_results
+                || inner.bytes > self.retention.max_bytes;
+            let queue = if too_old(&inner.finished[0]) {
+                0
+            } else if too_old(&inner.finished[1]) {
+                1
+            } else if over {
+                usize::from(inner.finished[0].is_empty())
+            } else {
                 break;
-            }
-            let oldest = inner.finished.pop_front().expect("checked above");
+            };
+            let Some(oldest) = inner.finished[queue].pop_front() else {
+                break;
+            };
             inner.bytes -= oldest.bytes;
             inner.calls.remove(&oldest.id);
             if oldest.durable {
@@ -266,5 +289,26 @@ mod tests {
         for id in 8..=10 {
             assert!(matches!(registry.status(id), CallStatus::Finished(_)));
         }
+    }
+
+    #[test]
+    fn sync_results_go_before_unpolled_async_ones() {
+        let registry = registry(Duration::from_secs(3600), 3, 1 << 20);
+        registry.start(1);
+        registry.finish(result(1, 0), true);
+        for id in 2..=100 {
+            registry.start(id);
+            registry.finish(result(id, 0), false);
+        }
+        assert!(matches!(registry.status(1), CallStatus::Finished(_)));
+        assert!(matches!(registry.status(100), CallStatus::Finished(_)));
+        assert!(matches!(registry.status(98), CallStatus::NotFound));
+        // Durable results alone still keep to the count, oldest first.
+        for id in 101..=103 {
+            registry.start(id);
+            registry.finish(result(id, 0), true);
+        }
+        assert!(matches!(registry.status(1), CallStatus::NotFound));
+        assert!(matches!(registry.status(103), CallStatus::Finished(_)));
     }
 }

@@ -64,6 +64,18 @@ async fn handle(
         Request::BatchStatus { app_id } => {
             axum::Json(app.batches.status(&app.scheduler, app_id)?).into_response()
         }
+        Request::Planner(command) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map_or("127.0.0.1", |h| {
+                    h.rsplit_once(':').map_or(h, |(host, _)| host)
+                });
+            match app.batches.command(&app.scheduler, command, host) {
+                serde_json::Value::String(ack) => text(ack).into_response(),
+                answer => axum::Json(answer).into_response(),
+            }
+        }
         Request::Invoke {
             call,
             is_async: false,

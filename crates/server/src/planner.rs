@@ -4,8 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use base64::Engine as _;
-use faasm_api::{ApiError, BatchRequest, CallId, CallStatus};
+use faasm_api::{ApiError, BatchRequest, CallId, CallStatus, PlannerCommand};
 use faasm_scheduler::Scheduler;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -26,9 +25,19 @@ struct Apps {
 
 struct BatchCall {
     message_id: i64,
-    call_id: CallId,
+    /// The call started for the message, or why none could be (as the planner does, the
+    /// message then finishes at once with return value 1 and the reason as its output).
+    call: Result<CallId, String>,
     user: String,
     function: String,
+    /// When the batch was accepted, in ms since the epoch.
+    submitted_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Batches {
@@ -42,20 +51,24 @@ impl Batches {
         self.reserve(batch.app_id)?;
         let mut started = Vec::with_capacity(expected);
         let mut failure = None;
+        let submitted_ms = now_ms();
         for (message_id, call) in batch.calls {
             let (user, function) = (call.user.clone(), call.function.clone());
-            match scheduler.submit(call, true).await {
-                Ok((call_id, _)) => started.push(BatchCall {
-                    message_id,
-                    call_id,
-                    user,
-                    function,
-                }),
+            let call = match scheduler.submit(call, true).await {
+                Ok((call_id, _)) => Ok(call_id),
+                Err(err @ ApiError::NotFound(_)) => Err(err.to_string()),
                 Err(err) => {
                     failure = Some(err);
                     break;
                 }
-            }
+            };
+            started.push(BatchCall {
+                message_id,
+                call,
+                user,
+                function,
+                submitted_ms,
+            });
         }
         self.remember(batch.app_id, started);
         if let Some(err) = failure {
@@ -102,18 +115,31 @@ impl Batches {
             .ok_or_else(|| ApiError::NotFound("App not registered in results".into()))?;
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
-            let (return_value, output) = match scheduler.status(call.call_id) {
-                CallStatus::Running => continue,
-                CallStatus::Finished(result) => (result.return_value, result.output.clone()),
-                CallStatus::NotFound => (1, bytes::Bytes::from_static(b"result expired")),
+            // Faasm's `outputData` is a protobuf string: the text a sync call answers (stdout,
+            // then the output or the failure's reason).
+            let (return_value, output, queued_us, exec_us) = match &call.call {
+                Err(reason) => (1, reason.clone(), 0, 0),
+                Ok(id) => match scheduler.status(*id) {
+                    CallStatus::Running => continue,
+                    CallStatus::Finished(result) => (
+                        result.return_value,
+                        String::from_utf8_lossy(&result.body()).into_owned(),
+                        result.timings.queued_us,
+                        result.timings.exec_us,
+                    ),
+                    CallStatus::NotFound => (1, "result expired".to_owned(), 0, 0),
+                },
             };
+            let start_ts = call.submitted_ms + (queued_us / 1000) as i64;
             results.push(json!({
                 "id": call.message_id,
                 "appId": app_id,
                 "user": call.user,
                 "function": call.function,
-                "output_data": base64::engine::general_purpose::STANDARD.encode(output),
+                "output_data": output,
                 "returnValue": return_value,
+                "start_ts": start_ts,
+                "finish_ts": start_ts + (exec_us / 1000) as i64,
             }));
         }
         Ok(json!({
@@ -122,5 +148,44 @@ impl Batches {
             "finished": results.len() == calls.len(),
             "messageResults": results,
         }))
+    }
+}
+
+impl Batches {
+    /// Answers the planner's other requests.
+    pub fn command(&self, scheduler: &Scheduler, command: PlannerCommand, host: &str) -> Value {
+        match command {
+            PlannerCommand::Reset | PlannerCommand::FlushExecutors => {
+                scheduler.functions().flush();
+            }
+            PlannerCommand::GetAvailableHosts => {
+                return json!({"hosts": [{
+                    "ip": host,
+                    "slots": scheduler.worker_slots(),
+                    "usedSlots": scheduler.usage().workers,
+                }]});
+            }
+            PlannerCommand::GetInFlightApps => {
+                let apps = self.inner.lock();
+                let in_flight: Vec<Value> = apps
+                    .order
+                    .iter()
+                    .filter_map(|app_id| {
+                        let calls = apps.calls.get(app_id)?;
+                        let running = calls.iter().any(|call| {
+                            call.call.as_ref().is_ok_and(|id| {
+                                matches!(scheduler.status(*id), CallStatus::Running)
+                            })
+                        });
+                        running.then(
+                            || json!({"appId": app_id, "size": calls.len(), "hostIps": [host]}),
+                        )
+                    })
+                    .collect();
+                return json!({"apps": in_flight, "numMigrations": 0});
+            }
+            _ => {}
+        }
+        Value::String(command.acknowledgement().to_owned())
     }
 }
