@@ -53,8 +53,16 @@ def faasm_main():
 /// The function every benchmark call runs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Workload {
-    /// A WebAssembly echo (WAT).
+    /// A WebAssembly echo (WAT): the floor, no libc.
     Echo,
+    /// examples/c/echo.c compiled by `faasm cc -O2`: what a C user runs.
+    CEcho,
+    /// examples/c/hello.c: printf to the captured stdout.
+    CHello,
+    /// examples/cpp/containers.cpp: C++ with the standard library.
+    Cpp,
+    /// examples/c/zygote_echo.c: an echo starting from its zygote's snapshot.
+    Zygote,
     /// The same echo posted with `"async": true`: measures accepting durable async calls.
     EchoAsync,
     /// examples/python/echo.py.
@@ -65,24 +73,48 @@ enum Workload {
 
 impl Workload {
     /// Where it is uploaded and what is uploaded.
-    fn upload(self) -> (&'static str, Vec<u8>) {
-        match self {
+    fn upload(self) -> anyhow::Result<(&'static str, Vec<u8>)> {
+        Ok(match self {
             Self::Echo | Self::EchoAsync => (
                 "/f/bench/echo",
                 wat::parse_str(ECHO_WAT).expect("the echo module is valid WAT"),
+            ),
+            Self::CEcho => (
+                "/f/bench/c-echo",
+                compile_c("echo.c", include_str!("../../examples/c/echo.c"))?,
+            ),
+            Self::CHello => (
+                "/f/bench/c-hello",
+                compile_c("hello.c", include_str!("../../examples/c/hello.c"))?,
+            ),
+            Self::Cpp => (
+                "/f/bench/cpp",
+                compile_c(
+                    "containers.cpp",
+                    include_str!("../../examples/cpp/containers.cpp"),
+                )?,
+            ),
+            Self::Zygote => (
+                "/f/bench/zygote",
+                compile_c(
+                    "zygote_echo.c",
+                    include_str!("../../examples/c/zygote_echo.c"),
+                )?,
             ),
             Self::PythonEcho => (
                 "/p/bench/echo",
                 include_bytes!("../../examples/python/echo.py").to_vec(),
             ),
             Self::PythonNumpy => ("/p/bench/numpy", NUMPY_PY.as_bytes().to_vec()),
-        }
+        })
     }
 
     /// Whether a call's answer is right: the echo, or a call id for an async call.
     fn expected(self, body: &[u8]) -> bool {
         match self {
             Self::EchoAsync => std::str::from_utf8(body).is_ok_and(|id| id.parse::<u64>().is_ok()),
+            Self::CHello => body == b"Hello faasm!\n",
+            Self::Cpp => body == b"words=1 unique=1 top=hello:1",
             _ => body == EXPECTED_BODY,
         }
     }
@@ -91,6 +123,10 @@ impl Workload {
     fn invoke_body(self) -> &'static [u8] {
         match self {
             Self::Echo => br#"{"user":"bench","function":"echo","input_data":"hello"}"#,
+            Self::CEcho => br#"{"user":"bench","function":"c-echo","input_data":"hello"}"#,
+            Self::CHello => br#"{"user":"bench","function":"c-hello","input_data":"hello"}"#,
+            Self::Cpp => br#"{"user":"bench","function":"cpp","input_data":"hello"}"#,
+            Self::Zygote => br#"{"user":"bench","function":"zygote","input_data":"hello"}"#,
             Self::EchoAsync => {
                 br#"{"user":"bench","function":"echo","input_data":"hello","async":true}"#
             }
@@ -102,6 +138,23 @@ impl Workload {
             }
         }
     }
+}
+
+/// Compiles an example with this binary's `faasm cc -O2`, as a user would.
+fn compile_c(name: &str, source: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let (src, out) = (dir.path().join(name), dir.path().join("function.wasm"));
+    std::fs::write(&src, source)?;
+    let status = Command::new(std::env::current_exe()?)
+        .arg("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .context("running faasm cc")?;
+    ensure!(status.success(), "faasm cc {name} failed ({status})");
+    Ok(std::fs::read(out)?)
 }
 
 /// Copies the call's input to its output.
@@ -150,6 +203,10 @@ pub struct BenchArgs {
     /// Upload server of the running deployment given by `--invoke-url`.
     #[arg(long, requires = "invoke_url")]
     upload_url: Option<String>,
+    /// Compare with a running HTTP server instead of the in-process one, e.g. nginx with
+    /// `location / { return 200 "hello"; }` (its answer must be `hello`).
+    #[arg(long)]
+    baseline_url: Option<String>,
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -171,7 +228,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .thread_name("bench-client")
         .enable_all()
         .build()?;
-    let baseline = BaselineServer::start()?;
+    // Kept alive until the end when in-process.
+    let (_baseline_server, baseline) = match &args.baseline_url {
+        Some(url) => (None, Target::parse("baseline", url)?),
+        None => {
+            let server = BaselineServer::start()?;
+            let target = server.target.clone();
+            (Some(server), target)
+        }
+    };
 
     // Keep the child alive (and its data dir) until the end; dropping it kills the server.
     let (mut serve_child, upload_url, invoke_url) = match &args.invoke_url {
@@ -188,7 +253,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     let mut runs = Vec::new();
     for &connections in &args.connections {
-        let baseline_stats = measure(&client, &baseline.target, connections, &timing)?;
+        let baseline_stats = measure(&client, &baseline, connections, &timing)?;
         let faasm_stats = measure(&client, &faasm, connections, &timing).map_err(|err| {
             match serve_child.as_mut().and_then(ServeChild::exit_status) {
                 Some(status) => err.context(format!("faasm serve died ({status})")),
@@ -428,7 +493,7 @@ async fn prepare_faasm(
     faasm: &Target,
 ) -> anyhow::Result<()> {
     if let Some(upload_url) = upload_url {
-        let (path, bytes) = workload.upload();
+        let (path, bytes) = workload.upload()?;
         let url = format!("{}{path}", upload_url.trim_end_matches('/'));
         let upload = Target::parse("upload", &url)?;
         let request = upload.request(Method::PUT, "application/octet-stream", bytes.into());

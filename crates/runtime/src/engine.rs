@@ -97,9 +97,14 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .total_tables(slots)
         .total_stacks(slots)
         .max_memory_size(usize::try_from(config.limits.memory_bytes).unwrap_or(usize::MAX))
-        // Keep the first pages of each slot mapped between calls: most small calls touch
-        // only these, and re-faulting them costs more than zeroing them.
-        .linear_memory_keep_resident(64 << 10)
+        // Reset what a call dirtied by copying, not by unmapping: the kernel's PAGEMAP_SCAN
+        // (Linux 6.7+) finds the pages a call wrote anywhere in its memory (a C function's
+        // stack top, data and heap lie megabytes apart), and up to this many bytes of them are
+        // restored in place. Unmapping instead costs a page fault per page on the next call
+        // and a TLB shootdown across every core on this one. Older kernels reset the first
+        // bytes this way and unmap the rest.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(16 << 10);
     let mut wasm = Config::new();
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -365,6 +365,13 @@ impl Scheduler {
             }
             Err(reason) => (aborted(reason.to_string()), None),
         };
+        // A call that failed because its tree was aborted (say, its child was) reports the
+        // tree's reason, however the race between the two ended.
+        let failed = outcome.return_value != 0 || outcome.error.is_some();
+        let outcome = match tree.abort_reason() {
+            Some(reason) if failed => aborted(reason.to_string()),
+            _ => outcome,
+        };
         place.leave();
         session.pause();
         let result = Arc::new(CallResult {

@@ -160,6 +160,11 @@ impl CallTree {
         self.aborted.borrow().is_some()
     }
 
+    /// Why the tree was aborted, if it was.
+    pub fn abort_reason(&self) -> Option<Arc<str>> {
+        self.aborted.borrow().clone()
+    }
+
     /// Resolves with the reason once the tree is aborted.
     pub async fn aborted(&self) -> Arc<str> {
         let mut rx = self.aborted.subscribe();
