@@ -2,7 +2,8 @@
 //! (`faasm/compare.h`, `random.h`, `time.h`, `files.h`, `print.h`, `state.h`, `array.h`,
 //! `shared_mem.h`, `migrate.h`, `emscripten.h`), the wasi-libc emulations `faasm cc` links as
 //! Faasm's toolchain does (mmap, clock, signal, getpid, long double printf), and the debugging
-//! host calls (`__faasm_backtrace`, `__faasm_host_interface_test`).
+//! host calls (`__faasm_backtrace`, `__faasm_host_interface_test`); and what Faasm's runtime
+//! gives every function besides its API: terminals, its environment variables, `/etc`.
 //!
 
 use std::collections::BTreeMap;
@@ -187,4 +188,64 @@ fn an_error_in_a_host_call_fails_the_call() {
     // The server is fine afterwards.
     let reply = server.call("demo", "debug", "backtrace");
     assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[test]
+fn terminals_environment_and_etc_are_faasms() {
+    let server = Server::start(&[]);
+    server.upload("demo", "root", &compile("tests/functions/runtime_root.c"));
+    server.upload(
+        "demo",
+        "root_zygote",
+        &compile("tests/functions/runtime_root_zygote.c"),
+    );
+    let expected = [
+        // Faasm reports stdout and stderr as terminals; stdin is not claimed to be one.
+        ("isatty_stdin", "0"),
+        ("isatty_stdout", "1"),
+        ("isatty_stderr", "1"),
+        ("stdout_chr", "1"),
+        ("stderr_chr", "1"),
+        // Faasm's fixed environment, and nothing else.
+        ("PYTHONWASM", "1"),
+        ("PYTHONHOME", "/"),
+        ("PYTHON_PATH", "/"),
+        ("PYTHONHASHSEED", "0"),
+        ("PYTHONNOUSERSITE", "on"),
+        ("MKL_NUM_THREADS", "1"),
+        ("OPENBLAS_NUM_THREADS", "1"),
+        ("env_count", "7"),
+        ("FOOBAR_before", "unset"),
+        ("FOOBAR_after", "BAZ"),
+        // /etc, read-only.
+        ("hosts", "127.0.0.1\tlocalhost"),
+        ("passwd_root", "1"),
+        ("resolv_nameserver", "1"),
+        ("localtime_magic", "TZif2"),
+        ("hosts_size", "20"),
+        ("etc_is_dir", "1"),
+        ("mmap_hosts", "127.0.0.1"),
+        ("listing", "hosts,localtime,passwd,resolv.conf"),
+        ("write_hosts", "Operation not permitted"),
+        ("create_file", "Operation not permitted"),
+        ("shadow", "No such file or directory"),
+        ("utc_offset", "0"),
+    ];
+    for function in ["root", "root_zygote"] {
+        let reply = call_json(&server, function, "");
+        let results = lines(&reply);
+        check(&results, &expected);
+        // A terminal's stdout is line-buffered: the lines arrive in the order printed.
+        assert_eq!(reply.json()["stdout"], "out\nerr\nout2\n", "{function}");
+        if function == "root_zygote" {
+            // The zygote saw the same, and its calls keep seeing it.
+            check(
+                &results,
+                &[
+                    ("zygote_env", "1"),
+                    ("zygote_hosts", "127.0.0.1\tlocalhost"),
+                ],
+            );
+        }
+    }
 }

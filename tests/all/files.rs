@@ -203,6 +203,7 @@ fn no_path_reaches_outside() {
             ("inside_symlink", "inside"),
             ("dotdot", "no"),
             ("absolute", "no"),
+            ("etc_dotdot", "no"),
             ("tmp_dotdot", "no"),
             ("faasm_dotdot", "no"),
             ("faasm_deep_dotdot", "no"),
@@ -212,6 +213,7 @@ fn no_path_reaches_outside() {
             ("rel_symlink", "no"),
             ("faasm_write_escape", "0"),
             ("dev_create", "0"),
+            ("etc_create", "0"),
             // wasmtime-wasi's answers: EPERM for escapes, no links to absolute paths.
             ("dotdot_errno", "ERR:Operation not permitted"),
             ("abs_symlink_made", "Operation not permitted"),
@@ -224,6 +226,8 @@ fn no_path_reaches_outside() {
             ("raw_derived_create", "63"),
             ("raw_faasm_escape", "63"),
             ("raw_dev_escape", "63"),
+            ("raw_etc_escape", "63"),
+            ("raw_etc_write", "63"),
             ("hidden_prestat", "8"),
         ],
     );

@@ -489,18 +489,25 @@ fn faasm_matrix_multiplication_runs_over_state_and_chained_calls() {
 }
 
 #[test]
-fn faasm_environment_is_set() {
+fn faasm_environment_and_etc() {
     let server = Server::start(&[]);
-    let source = "import os\n\
+    let source = "import os, sys\n\
                   NAMES = ['PYTHONWASM', 'PYTHONHASHSEED', 'PYTHONNOUSERSITE', 'MKL_NUM_THREADS', \
-                  'OPENBLAS_NUM_THREADS', 'PYTHON_LOCAL_CHAINING', 'PYTHON_LOCAL_OUTPUT']\n\
+                  'OPENBLAS_NUM_THREADS', 'PYTHONHOME', 'PYTHON_LOCAL_CHAINING', \
+                  'PYTHON_LOCAL_OUTPUT']\n\
                   def faasm_main():\n    \
-                  print(' '.join(f'{n}={os.environ.get(n)}' for n in NAMES))\n";
+                  print(' '.join(f'{n}={os.environ.get(n)}' for n in NAMES))\n    \
+                  print(repr(open('/etc/hosts').read()), sorted(os.listdir('/etc')), \
+                  sys.stdout.isatty())\n";
     upload_ok(&server, "env", source);
+    // Faasm's environment but for PYTHONHOME (the library is elsewhere); the C calls' /etc;
+    // stdout is not a terminal for Python (CPython would colour its tracebacks).
     assert_eq!(
         call_python(&server, "env", "").text(),
         "PYTHONWASM=1 PYTHONHASHSEED=0 PYTHONNOUSERSITE=on MKL_NUM_THREADS=1 \
-         OPENBLAS_NUM_THREADS=1 PYTHON_LOCAL_CHAINING=None PYTHON_LOCAL_OUTPUT=None\n"
+         OPENBLAS_NUM_THREADS=1 PYTHONHOME=None PYTHON_LOCAL_CHAINING=None \
+         PYTHON_LOCAL_OUTPUT=None\n\
+         '127.0.0.1\\tlocalhost\\n' ['hosts', 'localtime', 'passwd', 'resolv.conf'] False\n"
     );
 }
 

@@ -198,7 +198,9 @@ static void escapes(void)
     symlink("inside.txt", "/tmp/inside_link");
     put("inside_symlink", "%s", slurp("/tmp/inside_link"));
     put("dotdot", "%s", reachable("../../etc/passwd"));
-    put("absolute", "%s", reachable("/etc/passwd"));
+    // The call's /etc holds Faasm's files, not the host's.
+    put("absolute", "%s", reachable("/etc/shadow"));
+    put("etc_dotdot", "%s", reachable("/etc/../../etc/shadow"));
     put("tmp_dotdot", "%s", reachable("/tmp/../../../etc/passwd"));
     put("faasm_dotdot", "%s", reachable("faasm://../../etc/passwd"));
     put("faasm_deep_dotdot", "%s", reachable("faasm://data/../../../../etc/passwd"));
@@ -213,6 +215,7 @@ static void escapes(void)
     put("rel_symlink_errno", "%s", slurp("/tmp/rel_link/passwd"));
     put("shared_rename", "%s", rename("faasm://data/in.txt", "faasm://data/moved.txt") == 0 ? "0" : strerror(errno));
     put("dev_create", "%d", spit("/dev/evil", "w", "x") == 0);
+    put("etc_create", "%d", spit("/etc/evil", "w", "x") == 0);
 
     // Raw WASI, past wasi-libc's rights masking: a directory opened under faasm:// stays
     // read-only, and the descriptors behind the preopens give nothing more.
@@ -225,8 +228,10 @@ static void escapes(void)
     close(dir);
     put("raw_faasm_escape", "%d", __wasi_path_open(4, 0, "../x", __WASI_OFLAGS_CREAT, rw, 0, 0, &raw));
     put("raw_dev_escape", "%d", __wasi_path_open(5, 0, "../lock", 0, rw, 0, 0, &raw));
+    put("raw_etc_escape", "%d", __wasi_path_open(6, 0, "../lock", 0, rw, 0, 0, &raw));
+    put("raw_etc_write", "%d", __wasi_path_open(6, 0, "hosts", 0, rw, 0, 0, &raw));
     __wasi_prestat_t prestat;
-    put("hidden_prestat", "%d", __wasi_fd_prestat_get(6, &prestat));
+    put("hidden_prestat", "%d", __wasi_fd_prestat_get(7, &prestat));
 }
 
 static void devices(void)

@@ -11,7 +11,7 @@ mod result;
 pub use error::ApiError;
 pub use message::{CallRequest, InvokeMessage, Request};
 pub use names::{FilePath, StateKey, validate_name};
-pub use planner::{BatchRequest, PlannerCommand};
+pub use planner::{BatchMessage, BatchRequest, PlannerCommand};
 pub use result::{CallResult, CallStatus, Timings};
 
 /// A call id: unique, positive, never reused on one deployment.

@@ -62,8 +62,20 @@ impl PlannerCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRequest {
     pub app_id: i64,
-    /// The client's message id and the call it asks for, in order.
-    pub calls: Vec<(i64, CallRequest)>,
+    /// The messages, in order.
+    pub messages: Vec<BatchMessage>,
+}
+
+/// One message of a batch: what the client sent to identify it, which its result echoes
+/// (a Python message names Faasm's runner, `python`/`py_func`, not the Python function), and
+/// the call it asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchMessage {
+    /// The client's message id (0 if it sent none); an `int32` in Faasm's protobuf.
+    pub id: i64,
+    pub user: String,
+    pub function: String,
+    pub call: CallRequest,
 }
 
 #[derive(Deserialize)]
@@ -91,18 +103,28 @@ pub(crate) fn planner_request(http_type: &Value, payload: &str) -> Result<Reques
     };
     let raw: RawBatch = serde_json::from_str(payload)
         .map_err(|e| ApiError::bad_request(format!("Invalid payload: {e}")))?;
-    let app_id = app_id(raw.app_id.as_ref())?;
+    let app_id =
+        raw.app_id.as_ref().and_then(int32_id).ok_or_else(|| {
+            ApiError::bad_request(format!("Planner request needs {INT32} \"appId\""))
+        })?;
     if is_status {
         return Ok(Request::BatchStatus { app_id });
     }
     if raw.messages.is_empty() {
         return Err(ApiError::bad_request("EXECUTE_BATCH without messages"));
     }
-    let calls = raw
+    let messages = raw
         .messages
         .into_iter()
         .map(|mut message| {
-            let id = message.id.take().as_ref().and_then(parse_id).unwrap_or(0) as i64;
+            let id = match message.id.take() {
+                None | Some(Value::Null) => 0,
+                Some(id) => int32_id(&id).ok_or_else(|| {
+                    ApiError::bad_request(format!("A message \"id\" must be {INT32}"))
+                })?,
+            };
+            let user = message.user.clone().unwrap_or_default();
+            let function = message.function.clone().unwrap_or_default();
             // Protobuf `bytes`: base64 in JSON.
             message.input_b64 = match message.input_data.take() {
                 Some(Value::String(b64)) => Some(b64),
@@ -110,19 +132,27 @@ pub(crate) fn planner_request(http_type: &Value, payload: &str) -> Result<Reques
             };
             message.status = None;
             match message.validate()? {
-                Request::Invoke { call, .. } => Ok((id, call)),
+                Request::Invoke { call, .. } => Ok(BatchMessage {
+                    id,
+                    user,
+                    function,
+                    call,
+                }),
                 _ => Err(ApiError::bad_request("batch messages must be calls")),
             }
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(Request::ExecuteBatch(BatchRequest { app_id, calls }))
+    Ok(Request::ExecuteBatch(BatchRequest { app_id, messages }))
 }
 
-fn app_id(value: Option<&Value>) -> Result<i64, ApiError> {
-    value
-        .and_then(parse_id)
+/// Faasm's app and message ids are protobuf `int32`s: a client such as `faasmctl` cannot read
+/// a larger one back.
+const INT32: &str = "a positive 32-bit integer";
+
+fn int32_id(value: &Value) -> Option<i64> {
+    parse_id(value)
+        .filter(|&id| id <= i32::MAX as u64)
         .map(|id| id as i64)
-        .ok_or_else(|| ApiError::bad_request("Planner request needs a positive \"appId\""))
 }
 
 #[cfg(test)]
@@ -149,10 +179,10 @@ mod tests {
                 panic!()
             };
             assert_eq!(batch.app_id, 77);
-            assert_eq!(batch.calls.len(), 2);
-            assert_eq!(batch.calls[0].0, 5);
-            assert_eq!(&batch.calls[0].1.input[..], b"hi");
-            assert_eq!(&batch.calls[1].1.input[..], b"");
+            assert_eq!(batch.messages.len(), 2);
+            assert_eq!(batch.messages[0].id, 5);
+            assert_eq!(&batch.messages[0].call.input[..], b"hi");
+            assert_eq!(&batch.messages[1].call.input[..], b"");
         }
     }
 
@@ -180,5 +210,41 @@ mod tests {
         assert!(bad("10", serde_json::json!({"messages": [{}]})).contains("appId"));
         let unnamed = serde_json::json!({"appId": 1, "messages": [{"user": "demo"}]});
         assert_eq!(bad("10", unnamed), "Empty function");
+    }
+
+    #[test]
+    fn messages_keep_what_the_client_sent_and_ids_are_int32() {
+        let payload = serde_json::json!({"appId": i32::MAX, "messages": [
+            {"id": i32::MAX, "user": "python", "function": "py_func",
+             "python": true, "py_user": "demo", "py_func": "hello"},
+            {"user": "demo", "function": "echo"},
+        ]});
+        let Request::ExecuteBatch(batch) = Request::parse(&envelope("10", payload)).unwrap() else {
+            panic!()
+        };
+        let sent = &batch.messages[0];
+        assert_eq!(
+            (sent.id, sent.user.as_str(), sent.function.as_str()),
+            (i64::from(i32::MAX), "python", "py_func")
+        );
+        assert_eq!(
+            (sent.call.user.as_str(), sent.call.function.as_str()),
+            ("demo", "hello")
+        );
+        assert!(sent.call.python);
+        assert_eq!(batch.messages[1].id, 0);
+
+        let error = |payload: Value| {
+            Request::parse(&envelope("10", payload))
+                .unwrap_err()
+                .to_string()
+        };
+        let too_big = i64::from(i32::MAX) + 1;
+        let message = serde_json::json!({"user": "demo", "function": "echo"});
+        let app = error(serde_json::json!({"appId": too_big, "messages": [message]}));
+        assert!(app.contains("\"appId\"") && app.contains("32-bit"), "{app}");
+        let message = serde_json::json!({"id": too_big, "user": "demo", "function": "echo"});
+        let id = error(serde_json::json!({"appId": 1, "messages": [message]}));
+        assert!(id.contains("\"id\"") && id.contains("32-bit"), "{id}");
     }
 }

@@ -15,6 +15,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 #[derive(Clone)]
 pub(crate) struct CappedPipe {
     capacity: usize,
+    /// Whether the guest is told that this is a terminal (`isatty`): WASI reports it as a
+    /// character device that cannot seek, and C stdio then line-buffers it.
+    terminal: bool,
     inner: Arc<Mutex<Captured>>,
 }
 
@@ -28,7 +31,16 @@ impl CappedPipe {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
+            terminal: false,
             inner: Arc::default(),
+        }
+    }
+
+    /// The same pipe, reported to the guest as a terminal or not.
+    pub fn terminal(&self, terminal: bool) -> Self {
+        Self {
+            terminal,
+            ..self.clone()
         }
     }
 
@@ -58,7 +70,7 @@ impl CappedPipe {
 
 impl IsTerminal for CappedPipe {
     fn is_terminal(&self) -> bool {
-        false
+        self.terminal
     }
 }
 

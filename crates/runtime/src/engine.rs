@@ -20,6 +20,12 @@ const PREPARATION_SLOTS: u32 = 2;
 /// Bumped whenever `prepare` changes what it compiles, to retire cached artefacts.
 const ARTEFACT_FORMAT: u32 = 2;
 
+/// Bumped whenever what a zygote sees changes in a way its snapshot keeps (wasi-libc's copies
+/// of the preopens and the environment), to retire cached snapshots. Only the artefacts of
+/// wasm functions carry it: the Python interpreter's compilation does not depend on it.
+/// (1: `/etc` and Faasm's environment.)
+const ZYGOTE_FORMAT: u32 = 1;
+
 /// What the runtime needs to be built.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -64,7 +70,7 @@ impl Runtime {
         Ok(Self {
             preparation_slots: tokio::sync::Semaphore::new(PREPARATION_SLOTS as usize),
             memory_budget: crate::MemoryBudget::new(config.memory_budget),
-            compatibility: compatibility(&engine),
+            compatibility: format!("{}-z{ZYGOTE_FORMAT}", compatibility(&engine)),
             engine,
             linker,
             config,

@@ -1,5 +1,7 @@
 //! The filesystem a call sees (SPEC §6): a private, writable `/` with `/tmp`, the shared files
-//! under `faasm://`, and `/dev/null`, `/dev/zero`, `/dev/random`, `/dev/urandom`.
+//! under `faasm://`, `/dev/null`, `/dev/zero`, `/dev/random`, `/dev/urandom`, and a read-only
+//! `/etc` (see [`crate::guest_env`]). The WASI context also carries the call's argv, its
+//! environment, and its stdout and stderr.
 //!
 //! # Layout
 //!
@@ -8,8 +10,9 @@
 //! | `/` | `<scratch>/call-XXXX/root` (with `tmp/`) | 3 | private, read-write, deleted after the call |
 //! | `faasm:` | the shared files directory (`<data-dir>/files`) | 4 | read-only |
 //! | `/dev` | `<scratch>/dev` (four empty files) | 5 | read-only; reads and writes are intercepted |
-//! | `/usr/local/lib` | the Python interpreter's library | 6 | Python calls only; read-only |
-//! | (hidden) | `<scratch>/call-XXXX/faasm` | 6 (Python: 7) | the call's private copies of `faasm://` files |
+//! | `/etc` | `<scratch>/etc` (`hosts`, `passwd`, `resolv.conf`, `localtime`) | 6 | read-only |
+//! | `/usr/local/lib` | the Python interpreter's library | 7 | Python calls only; read-only |
+//! | (hidden) | `<scratch>/call-XXXX/faasm` | 7 (Python: 8) | the call's private copies of `faasm://` files |
 //!
 //! wasi-libc resolves a path against the preopen with the longest matching prefix, so
 //! `faasm://data/x` (and `faasm:/data/x`) opens `data/x` in the shared directory, `/dev/null`
@@ -56,7 +59,7 @@
 //! Nothing is created until the guest first touches the filesystem (wasi-libc asks for the
 //! preopens with `fd_prestat_get` at startup only when the program links file functions): a
 //! call starts with a WASI context without preopens, and the first WASI call naming one of
-//! descriptors 3–6 (3–7 for Python; every function taking a descriptor is interposed for
+//! descriptors 3–7 (3–8 for Python; every function taking a descriptor is interposed for
 //! this: a snapshot has wasi-libc's table of preopens already filled in, so its first use may
 //! be any of them) swaps in one with them (both share [`GuestClock`], so guest time does not
 //! jump). Call directories come from a small pool that a background thread
@@ -81,6 +84,7 @@ use wiggle::GuestMemory;
 use crate::CallLimits;
 use crate::call::CallState;
 use crate::capped_pipe::CappedPipe;
+use crate::guest_env::{self, ETC_PREOPEN};
 
 /// The guest name of the shared files' preopen: `faasm://x` and `faasm:/x` both resolve to it.
 pub(crate) const FAASM_PREOPEN: &str = "faasm:";
@@ -90,8 +94,10 @@ const WASI: &str = "wasi_snapshot_preview1";
 const ROOT_FD: u32 = 3;
 const FAASM_FD: u32 = 4;
 const DEV_FD: u32 = 5;
+/// `/etc`: like the preopens after it, nothing is interposed for it (it is read-only).
+const ETC_FD: u32 = 6;
 /// Python calls only: the interpreter's standard library and `pyfaasm`.
-const LIBRARY_FD: u32 = 6;
+const LIBRARY_FD: u32 = ETC_FD + 1;
 /// The guest name of the Python library's preopen.
 const LIBRARY_PREOPEN: &str = "/usr/local/lib";
 /// Call directories kept ready by the background thread.
@@ -167,7 +173,7 @@ impl HostMonotonicClock for GuestClock {
 pub(crate) struct CallFiles {
     shared: PathBuf,
     argv: Vec<String>,
-    env: Vec<(String, String)>,
+    env: &'static [(String, String)],
     /// The Python library directory, for Python calls.
     library: Option<PathBuf>,
     stdout: CappedPipe,
@@ -194,12 +200,12 @@ pub(crate) struct CallFiles {
 
 impl CallFiles {
     /// A call with `argv`, whose stdout and stderr go to `stdout`, and which reads the shared
-    /// files in `shared`.
+    /// files in `shared`; its environment is Faasm's.
     pub(crate) fn new(shared: PathBuf, argv: Vec<String>, stdout: CappedPipe) -> Self {
         Self {
             shared,
             argv,
-            env: Vec::new(),
+            env: guest_env::c_env(),
             library: None,
             stdout,
             dirs: None,
@@ -222,8 +228,12 @@ impl CallFiles {
     }
 
     /// A Python call: the interpreter's `library` preopened read-only at [`LIBRARY_PREOPEN`]
-    /// (descriptor 6, before the hidden one), and `env` as its environment.
-    pub(crate) fn with_python(mut self, library: PathBuf, env: Vec<(String, String)>) -> Self {
+    /// (before the hidden one), and `env` as its environment.
+    pub(crate) fn with_python(
+        mut self,
+        library: PathBuf,
+        env: &'static [(String, String)],
+    ) -> Self {
         self.library = Some(library);
         self.env = env;
         self
@@ -245,13 +255,16 @@ impl CallFiles {
 
     fn builder(&self) -> WasiCtxBuilder {
         let mut builder = WasiCtxBuilder::new();
+        // As Faasm does, C functions are told that stdout and stderr are terminals (`isatty`);
+        // Python ones are not (CPython would then colour its tracebacks).
+        let stdout = self.stdout.terminal(self.library.is_none());
         // Not `allow_blocking_current_thread`: besides file operations it makes a guest's
         // sleep (`poll_oneoff`) block the executor thread that other calls share.
         builder
             .args(&self.argv)
-            .envs(&self.env)
-            .stdout(self.stdout.clone())
-            .stderr(self.stdout.clone())
+            .envs(self.env)
+            .stdout(stdout.clone())
+            .stderr(stdout)
             .monotonic_clock(GuestClock);
         builder
     }
@@ -264,11 +277,13 @@ impl CallFiles {
             fs::create_dir_all(&self.shared)?;
         }
         let mut builder = self.builder();
-        // The order fixes the descriptors: ROOT_FD, FAASM_FD, DEV_FD, [LIBRARY_FD], shadow.
+        // The order fixes the descriptors: ROOT_FD, FAASM_FD, DEV_FD, ETC_FD, [LIBRARY_FD],
+        // shadow.
         builder
             .preopened_dir(dirs.root(), "/", FsPerms::ReadWrite)?
             .preopened_dir(&self.shared, FAASM_PREOPEN, FsPerms::ReadOnly)?
-            .preopened_dir(&scratch.dev, "/dev", FsPerms::ReadOnly)?;
+            .preopened_dir(&scratch.dev, "/dev", FsPerms::ReadOnly)?
+            .preopened_dir(&scratch.etc, ETC_PREOPEN, FsPerms::ReadOnly)?;
         if let Some(library) = &self.library {
             builder.preopened_dir(library, LIBRARY_PREOPEN, FsPerms::ReadOnly)?;
         }
@@ -716,10 +731,10 @@ impl CallDirs {
     }
 }
 
-/// The process's scratch directory (`$TMPDIR/faasm-scratch-XXXXXX`): the devices, the pool of
-/// ready call directories, and the used ones waiting to be emptied. One background thread
-/// empties used directories into the pool (or deletes them) and keeps the pool topped up; a
-/// call that finds the pool empty empties a used directory itself (tens of µs) before it
+/// The process's scratch directory (`$TMPDIR/faasm-scratch-XXXXXX`): the devices, `/etc`, the
+/// pool of ready call directories, and the used ones waiting to be emptied. One background
+/// thread empties used directories into the pool (or deletes them) and keeps the pool topped
+/// up; a call that finds the pool empty empties a used directory itself (tens of µs) before it
 /// would make a new one (hundreds of µs with the deletion it implies, on ext4).
 ///
 /// The process holds an exclusive lock on its `lock` file for as long as it lives, so a later
@@ -727,6 +742,7 @@ impl CallDirs {
 struct Scratch {
     dir: PathBuf,
     dev: PathBuf,
+    etc: PathBuf,
     ready: Mutex<Vec<CallDirs>>,
     used: Mutex<Vec<CallDirs>>,
     /// Wakes the background thread.
@@ -748,6 +764,7 @@ fn scratch() -> io::Result<&'static Scratch> {
     let (wake, woken) = mpsc::channel();
     let mut created = Some(Scratch {
         dev: dir.join("dev"),
+        etc: dir.join("etc"),
         dir: dir.clone(),
         ready: Mutex::new(Vec::new()),
         used: Mutex::new(Vec::new()),
@@ -774,7 +791,7 @@ fn scratch() -> io::Result<&'static Scratch> {
     Ok(scratch)
 }
 
-/// Makes a scratch directory with its devices, locked, under its final name.
+/// Makes a scratch directory with its devices and `/etc`, locked, under its final name.
 fn new_scratch_dir() -> io::Result<(PathBuf, fs::File)> {
     let new = tempfile::Builder::new()
         .prefix(NEW_SCRATCH_PREFIX)
@@ -784,6 +801,7 @@ fn new_scratch_dir() -> io::Result<(PathBuf, fs::File)> {
     for (name, _) in Device::NAMES {
         fs::File::create(dev.join(name))?;
     }
+    guest_env::create_etc(&new.path().join("etc"))?;
     let lock = fs::File::create(new.path().join("lock"))?;
     lock.lock()?;
     let name = new

@@ -12,6 +12,7 @@ mod capped_pipe;
 mod chain;
 mod engine;
 mod files;
+mod guest_env;
 mod host;
 mod limits;
 mod module;

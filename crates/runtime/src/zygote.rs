@@ -25,31 +25,31 @@
 //! # What the zygote sees
 //!
 //! The call limits (memory cap, timeout); WASI preview 1 with only the program name as argv
-//! and no environment; and the same preopened directories as a call, in the same order (see
-//! `files.rs`): `/` (a scratch directory, discarded), `faasm:` (the shared files, read-only:
-//! a zygote may load a model from them) and `/dev` (empty). wasi-libc looks the preopens up
-//! in a constructor, so the table it builds in the zygote is the one calls inherit: it must
-//! name the descriptors calls have, and a call's filesystem must appear when the guest first
-//! uses one of them, whatever the WASI function (a call of a snapshot never asks for its
-//! preopens). Its stdout is reported as a terminal, so C stdio line-buffers it
-//! and a zygote's `printf` lines are written out rather than left in the snapshot's buffer to
-//! be flushed by every call (an unterminated last line still would be); what it prints is
-//! logged at debug level, and a failing zygote's last line is quoted in the reason. Every
-//! `env` import traps: there is no call, so no input, output, state or chaining.
+//! and a call's environment (wasi-libc may read it into its own copy, which calls inherit);
+//! and the same preopened directories as a call, in the same order (see `files.rs`): `/` (a
+//! scratch directory, discarded), `faasm:` (the shared files, read-only: a zygote may load a
+//! model from them), `/dev` (empty) and `/etc`. wasi-libc looks the preopens up in a
+//! constructor, so the table it builds in the zygote is the one calls inherit: it must name
+//! the descriptors calls have, and a call's filesystem must appear when the guest first uses
+//! one of them, whatever the WASI function (a call of a snapshot never asks for its
+//! preopens). As in a call, stdout and stderr are reported as terminals, so C stdio
+//! line-buffers stdout and a zygote's `printf` lines are written out rather than left in the
+//! snapshot's buffer to be flushed by every call (an unterminated last line still would be);
+//! what it prints is logged at debug level, and a failing zygote's last line is quoted in the
+//! reason. Every `env` import traps: there is no call, so no input, output, state or chaining.
 
 use std::ops::Range;
 use std::path::Path;
 
 use wasmtime::{ExternType, Linker, Module, Store, Trap, UpdateDeadline, Val};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::OutputStream;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
 use crate::files::FAASM_PREOPEN;
+use crate::guest_env::{self, ETC_PREOPEN};
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
 use crate::module::one_line;
 
@@ -151,10 +151,15 @@ impl Runtime {
     fn zygote_store(&self, scratch: &Path) -> Result<(Store<ZygoteState>, CappedPipe), Failure> {
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
-        let (root, dev) = (scratch.join("root"), scratch.join("dev"));
+        let (root, dev, etc) = (
+            scratch.join("root"),
+            scratch.join("dev"),
+            scratch.join("etc"),
+        );
         for dir in [root.join("tmp"), dev.clone()] {
             std::fs::create_dir_all(&dir).map_err(|e| format!("scratch directory: {e}"))?;
         }
+        guest_env::create_etc(&etc).map_err(|e| format!("scratch directory: {e}"))?;
         let shared = if self.config.shared_files_dir.is_dir() {
             self.config.shared_files_dir.clone()
         } else {
@@ -163,13 +168,15 @@ impl Runtime {
         };
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(&["function.wasm"])
-            .stdout(Terminal(stdout.clone()))
-            .stderr(stdout.clone());
-        // Descriptors 3, 4 and 5, named as in a call (files.rs).
+            .envs(guest_env::c_env())
+            .stdout(stdout.terminal(true))
+            .stderr(stdout.terminal(true));
+        // Descriptors 3 to 6, named as in a call (files.rs).
         for (host, guest, perms) in [
             (&root, "/", FsPerms::ReadWrite),
             (&shared, FAASM_PREOPEN, FsPerms::ReadOnly),
             (&dev, "/dev", FsPerms::ReadOnly),
+            (&etc, ETC_PREOPEN, FsPerms::ReadOnly),
         ] {
             wasi.preopened_dir(host, guest, perms)
                 .map_err(|e| format!("preopening {guest}: {e:#}"))?;
@@ -275,25 +282,6 @@ fn describe(err: &wasmtime::Error) -> Failure {
         err.root_cause().to_string()
     };
     reason.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-/// The zygote's stdout: a capped pipe that says it is a terminal, so C stdio line-buffers it.
-struct Terminal(CappedPipe);
-
-impl IsTerminal for Terminal {
-    fn is_terminal(&self) -> bool {
-        true
-    }
-}
-
-impl StdoutStream for Terminal {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        self.0.p2_stream()
-    }
-
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        self.0.async_stream()
-    }
 }
 
 /// Wizer's view of the zygote's instance: the instrumented module exports every memory and

@@ -62,16 +62,11 @@ async fn handle(
             axum::Json(app.batches.execute(&app.scheduler, batch).await?).into_response()
         }
         Request::BatchStatus { app_id } => {
-            axum::Json(app.batches.status(&app.scheduler, app_id)?).into_response()
+            let status = app.batches.status(&app.scheduler, app_id, host(headers))?;
+            axum::Json(status).into_response()
         }
         Request::Planner(command) => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map_or("127.0.0.1", |h| {
-                    h.rsplit_once(':').map_or(h, |(host, _)| host)
-                });
-            match app.batches.command(&app.scheduler, command, host) {
+            match app.batches.command(&app.scheduler, command, host(headers)) {
                 serde_json::Value::String(ack) => text(ack).into_response(),
                 answer => axum::Json(answer).into_response(),
             }
@@ -84,6 +79,17 @@ async fn handle(
             result_response(&result, json)
         }
     })
+}
+
+/// This host's name as the client addressed it (without the port): what the planner's
+/// answers call the host the calls run on.
+fn host(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or("127.0.0.1", |h| {
+            h.rsplit_once(':').map_or(h, |(host, _)| host)
+        })
 }
 
 fn result_response(result: &Arc<CallResult>, json: bool) -> Response {

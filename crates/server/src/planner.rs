@@ -28,10 +28,21 @@ struct BatchCall {
     /// The call started for the message, or why none could be (as the planner does, the
     /// message then finishes at once with return value 1 and the reason as its output).
     call: Result<CallId, String>,
+    /// The message's names as sent, which its result echoes.
     user: String,
     function: String,
+    /// For a Python message, the function it runs (`py_user`, `py_func`).
+    python: Option<(String, String)>,
     /// When the batch was accepted, in ms since the epoch.
     submitted_ms: i64,
+}
+
+impl BatchCall {
+    fn running(&self, scheduler: &Scheduler) -> bool {
+        self.call
+            .as_ref()
+            .is_ok_and(|id| matches!(scheduler.status(*id), CallStatus::Running))
+    }
 }
 
 fn now_ms() -> i64 {
@@ -47,13 +58,16 @@ impl Batches {
         scheduler: &std::sync::Arc<Scheduler>,
         batch: BatchRequest,
     ) -> Result<Value, ApiError> {
-        let expected = batch.calls.len();
-        self.reserve(batch.app_id)?;
+        let expected = batch.messages.len();
+        self.reserve(scheduler, batch.app_id)?;
         let mut started = Vec::with_capacity(expected);
         let mut failure = None;
         let submitted_ms = now_ms();
-        for (message_id, call) in batch.calls {
-            let (user, function) = (call.user.clone(), call.function.clone());
+        for message in batch.messages {
+            let call = message.call;
+            let python = call
+                .python
+                .then(|| (call.user.clone(), call.function.clone()));
             let call = match scheduler.submit(call, true).await {
                 Ok((call_id, _)) => Ok(call_id),
                 Err(err @ ApiError::NotFound(_)) => Err(err.to_string()),
@@ -63,10 +77,11 @@ impl Batches {
                 }
             };
             started.push(BatchCall {
-                message_id,
+                message_id: message.id,
                 call,
-                user,
-                function,
+                user: message.user,
+                function: message.function,
+                python,
                 submitted_ms,
             });
         }
@@ -81,14 +96,19 @@ impl Batches {
         }))
     }
 
-    /// Claims `app_id` for a new batch: an app id names one batch, so reusing one that is
-    /// remembered is refused (409) rather than hiding the earlier batch's results.
-    fn reserve(&self, app_id: i64) -> Result<(), ApiError> {
+    /// Claims `app_id` for a new batch. An app id names one batch: one still running (or
+    /// being started: no calls yet) is refused (409) rather than mixing two batches' results.
+    /// A finished one is replaced, as Faasm's planner does, since clients such as `faasmctl`
+    /// draw app ids at random from a small range and so reuse them by chance.
+    fn reserve(&self, scheduler: &Scheduler, app_id: i64) -> Result<(), ApiError> {
         let mut apps = self.inner.lock();
-        if apps.calls.contains_key(&app_id) {
-            return Err(ApiError::Conflict(format!(
-                "App {app_id} already exists: use a new appId for a new batch"
-            )));
+        if let Some(calls) = apps.calls.get(&app_id) {
+            if calls.is_empty() || calls.iter().any(|call| call.running(scheduler)) {
+                return Err(ApiError::Conflict(format!(
+                    "App {app_id} is still running: use a new appId for a new batch"
+                )));
+            }
+            apps.order.retain(|&id| id != app_id);
         }
         apps.calls.insert(app_id, Vec::new());
         apps.order.push_back(app_id);
@@ -107,7 +127,14 @@ impl Batches {
     }
 
     /// The planner's `BatchExecuteRequestStatus` for `app_id`: finished once every call is.
-    pub fn status(&self, scheduler: &Scheduler, app_id: i64) -> Result<Value, ApiError> {
+    /// Every key is a field of Faasm's protobuf `Message` (clients parse strictly), and the
+    /// ids are the client's.
+    pub fn status(
+        &self,
+        scheduler: &Scheduler,
+        app_id: i64,
+        host: &str,
+    ) -> Result<Value, ApiError> {
         let apps = self.inner.lock();
         let calls = apps
             .calls
@@ -131,7 +158,7 @@ impl Batches {
                 },
             };
             let start_ts = call.submitted_ms + (queued_us / 1000) as i64;
-            results.push(json!({
+            let mut result = json!({
                 "id": call.message_id,
                 "appId": app_id,
                 "user": call.user,
@@ -140,12 +167,21 @@ impl Batches {
                 "returnValue": return_value,
                 "start_ts": start_ts,
                 "finish_ts": start_ts + (exec_us / 1000) as i64,
-            }));
+                "mainHost": host,
+                "executedHost": host,
+            });
+            if let Some((py_user, py_func)) = &call.python {
+                result["python"] = json!(true);
+                result["py_user"] = json!(py_user);
+                result["py_func"] = json!(py_func);
+            }
+            results.push(result);
         }
         Ok(json!({
             "appId": app_id,
             "expectedNumMessages": calls.len(),
-            "finished": results.len() == calls.len(),
+            // An app still being started has no calls yet.
+            "finished": !calls.is_empty() && results.len() == calls.len(),
             "messageResults": results,
         }))
     }
@@ -172,11 +208,7 @@ impl Batches {
                     .iter()
                     .filter_map(|app_id| {
                         let calls = apps.calls.get(app_id)?;
-                        let running = calls.iter().any(|call| {
-                            call.call.as_ref().is_ok_and(|id| {
-                                matches!(scheduler.status(*id), CallStatus::Running)
-                            })
-                        });
+                        let running = calls.iter().any(|call| call.running(scheduler));
                         running.then(
                             || json!({"appId": app_id, "size": calls.len(), "hostIps": [host]}),
                         )

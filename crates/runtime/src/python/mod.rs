@@ -34,7 +34,7 @@ mod interpreter;
 mod memory;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -43,6 +43,7 @@ use wasmtime::{Config, Engine, Instance, InstancePre, Store};
 use crate::call::{CallStart, CallState, classify_error, timed_out};
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
+use crate::guest_env;
 use crate::{Entry, FunctionModule, PrepareError, Runtime, engine, host};
 use image::MemoryImage;
 use interpreter::DataSegments;
@@ -88,20 +89,16 @@ impl PythonConfig {
 }
 
 /// The interpreter's `argv[0]` and environment: fixed, since the snapshots are taken with them
-/// (the base snapshot's identity covers them). Besides our own, Faasm's (its
-/// `WasmEnvironment`), which its functions check, except `PYTHONHOME=/` and `PYTHON_PATH=/`: the
+/// (the base snapshot's identity covers them). Our own variables, then Faasm's (its
+/// `WasmEnvironment`, which its functions check) except `PYTHONHOME=/` and `PYTHON_PATH=/`: the
 /// library is at `/usr/local/lib` here.
 const ARGV0: &str = "/usr/local/bin/python.wasm";
-const ENV: &[(&str, &str)] = &[
-    ("HOME", "/tmp"),
-    ("TMPDIR", "/tmp"),
-    ("PYTHONTZPATH", ""),
-    ("PYTHONWASM", "1"),
-    ("PYTHONHASHSEED", "0"),
-    ("PYTHONNOUSERSITE", "on"),
-    ("MKL_NUM_THREADS", "1"),
-    ("OPENBLAS_NUM_THREADS", "1"),
-];
+const OWN_ENV: &[(&str, &str)] = &[("HOME", "/tmp"), ("TMPDIR", "/tmp"), ("PYTHONTZPATH", "")];
+
+fn env() -> &'static [(String, String)] {
+    static ENV: LazyLock<Vec<(String, String)>> = LazyLock::new(|| guest_env::python_env(OWN_ENV));
+    &ENV
+}
 
 /// The guest package, embedded so that a server needs nothing but its binary and the
 /// interpreter.
@@ -146,8 +143,9 @@ const BOOTSTRAP: &str = "import sys; sys.path.append('/usr/local/lib')\n\
 const LOAD: &str = "_faasm_load()";
 const RUN: &str = "_faasm_run()";
 
-/// Bumped whenever what the snapshots hold changes shape.
-const SNAPSHOT_FORMAT: u32 = 1;
+/// Bumped whenever what the snapshots hold changes shape, or what the interpreter sees when
+/// they are taken (2: `/etc` is preopened, so the library and the hidden directory moved).
+const SNAPSHOT_FORMAT: u32 = 2;
 
 /// What a Python instance is doing, which decides what the door answers.
 pub(crate) enum Phase {
@@ -257,11 +255,7 @@ impl PythonFunction {
 
 /// A Python instance's filesystem: a call's, with the interpreter's `library`.
 fn python_files(library: &Path, shared: PathBuf, stdout: CappedPipe) -> CallFiles {
-    let env = ENV
-        .iter()
-        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    CallFiles::new(shared, vec![ARGV0.to_owned()], stdout).with_python(library.to_owned(), env)
+    CallFiles::new(shared, vec![ARGV0.to_owned()], stdout).with_python(library.to_owned(), env())
 }
 
 /// What a stage runs in: the interpreter and its library.
@@ -407,7 +401,7 @@ impl Runtime {
             .and_then(|linker| linker.instantiate_pre(&module))
             .map_err(|e| unavailable(format!("{e:#}")))?;
         let (library, library_id) = library(&config.cache_dir, &zip_path)?;
-        let env = format!("{ENV:?}");
+        let env = format!("{:?}", env());
         let id = sha256_hex(&[
             name.as_bytes(),
             library_id.as_bytes(),
