@@ -194,3 +194,54 @@ fn slow_clients_are_cut_off_and_cannot_crowd_out_others() {
     let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers[0], numbers[1], "{files}");
 }
+
+#[test]
+fn guests_together_stay_within_the_host_memory_budget() {
+    let server = Server::start(&["--memory-budget", "48MiB", "--memory-limit", "1GiB"]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "membomb", &compile("tests/functions/membomb.c"));
+    // The call's own cap (1 GiB) is far away: the host's budget stops it.
+    let reply = server.call("demo", "membomb", "");
+    assert_eq!(reply.status, 500);
+    let text = reply.text();
+    assert!(
+        text.contains("host memory budget of 50331648 bytes for guests exhausted"),
+        "{text}"
+    );
+    // What it held is given back: the next calls run.
+    still_serving(&server);
+    assert!(
+        server
+            .call("demo", "membomb", "")
+            .text()
+            .contains("host memory budget")
+    );
+}
+
+#[test]
+fn state_copies_stay_within_the_local_budget() {
+    let server = Server::start(&["--state-budget", "3MiB", "--max-state-value", "2MiB"]);
+    server.upload("demo", "ops", &compile("tests/functions/state_ops.c"));
+    let op = |input: &str| server.call("demo", "ops", input);
+    // A ranged read of a huge new key is refused by the value cap, not allocated.
+    let text = op("read_offset huge 1073741823 1073741822 1").text();
+    assert!(
+        text.contains("exceeds the limit of 2097152 bytes"),
+        "{text}"
+    );
+    // Unpushed (dirty) copies hold the budget; clean ones would be evicted.
+    for key in ["a", "b", "c"] {
+        let reply = op(&format!("write_offset {key} 1048576 0 x none"));
+        assert_eq!(reply.text(), "ok", "{key}");
+    }
+    let text = op("write_offset d 1048576 0 x none").text();
+    assert!(
+        text.contains("local state tier's budget of 3145728 bytes"),
+        "{text}"
+    );
+    // Pushing makes them clean: now a new copy evicts the oldest instead of failing.
+    assert_eq!(op("push a").text(), "ok");
+    assert_eq!(op("write_offset d 1048576 0 x full").text(), "ok");
+    // (Only the written byte is pushed: the rest of the copy was never pulled.)
+    assert_eq!(server.get("/s/demo/d").body, b"x");
+}
