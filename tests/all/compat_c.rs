@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::harness::{Reply, Server, compile};
+use crate::harness::{Reply, Server, check, compile, name_values};
 
 /// Invokes demo/`function` with `input`, asking for the JSON form of the result.
 fn call_json(server: &Server, function: &str, input: &str) -> Reply {
@@ -21,25 +21,7 @@ fn call_json(server: &Server, function: &str, input: &str) -> Reply {
 fn lines(reply: &Reply) -> BTreeMap<String, String> {
     let json = reply.json();
     assert_eq!(json["status"], "SUCCESS", "{json:#}");
-    json["output_data"]
-        .as_str()
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (name, value) = line.split_once('=').unwrap_or((line, ""));
-            (name.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn check(results: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
-    for (name, value) in expected {
-        assert_eq!(
-            results.get(*name).map(String::as_str),
-            Some(*value),
-            "{name} in {results:#?}"
-        );
-    }
+    name_values(json["output_data"].as_str().unwrap())
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use reqwest::Method;
 
-use crate::harness::{Server, compile};
+use crate::harness::{Server, check, compile, name_values};
 
 /// A server with `tests/functions/files.c` uploaded as demo/files and three shared files.
 fn server() -> Server {
@@ -33,24 +33,7 @@ fn get_file(server: &Server, path: &str) -> (u16, Vec<u8>) {
 fn run(server: &Server, scenario: &str) -> BTreeMap<String, String> {
     let reply = server.call("demo", "files", scenario);
     assert_eq!(reply.status, 200, "{scenario}: {}", reply.text());
-    reply
-        .text()
-        .lines()
-        .map(|line| {
-            let (name, value) = line.split_once('=').unwrap_or((line, ""));
-            (name.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn check(results: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
-    for (name, value) in expected {
-        assert_eq!(
-            results.get(*name).map(String::as_str),
-            Some(*value),
-            "{name} in {results:#?}"
-        );
-    }
+    name_values(&reply.text())
 }
 
 #[test]

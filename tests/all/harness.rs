@@ -279,3 +279,24 @@ pub fn wait_for(server: &Server, id: u64) -> Reply {
     }
     panic!("call {id} still running after 20 s");
 }
+
+/// The `name=value` lines of a test function's report (tests/functions/report.h).
+pub fn name_values(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .map(|line| {
+            let (name, value) = line.split_once('=').unwrap_or((line, ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Checks that each `(name, value)` was reported.
+pub fn check(results: &std::collections::BTreeMap<String, String>, expected: &[(&str, &str)]) {
+    for (name, value) in expected {
+        assert_eq!(
+            results.get(*name).map(String::as_str),
+            Some(*value),
+            "{name} in {results:#?}"
+        );
+    }
+}

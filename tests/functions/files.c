@@ -12,18 +12,8 @@
 #include <unistd.h>
 #include <wasi/api.h>
 
-static char out[8192];
-static size_t used = 0;
+#include "report.h"
 
-__attribute__((format(printf, 2, 3))) static void put(const char* name, const char* fmt, ...)
-{
-    used += snprintf(out + used, sizeof(out) - used, "%s=", name);
-    va_list args;
-    va_start(args, fmt);
-    used += vsnprintf(out + used, sizeof(out) - used, fmt, args);
-    va_end(args);
-    used += snprintf(out + used, sizeof(out) - used, "\n");
-}
 
 // The whole content of a file, or "ERR:<errno name>".
 static const char* slurp(const char* path)
@@ -310,6 +300,6 @@ int main(void)
     } else {
         put("unknown", "%s", what);
     }
-    faasmSetOutput((const uint8_t*)out, used);
+    report();
     return 0;
 }

@@ -15,18 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char out[4096];
-static size_t used = 0;
+#include "report.h"
 
-__attribute__((format(printf, 2, 3))) static void put(const char* name, const char* fmt, ...)
-{
-    used += snprintf(out + used, sizeof(out) - used, "%s=", name);
-    va_list args;
-    va_start(args, fmt);
-    used += vsnprintf(out + used, sizeof(out) - used, fmt, args);
-    va_end(args);
-    used += snprintf(out + used, sizeof(out) - used, "\n");
-}
 
 static void memory_maps(void)
 {
@@ -136,6 +126,6 @@ int main(void)
     clocks();
     long_doubles();
     signals();
-    faasmSetOutput((const uint8_t*)out, (long)used);
+    report();
     return 0;
 }

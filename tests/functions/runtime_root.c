@@ -17,20 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "report.h"
+
 extern char** environ;
-
-static char out[4096];
-static size_t used = 0;
-
-__attribute__((format(printf, 2, 3))) static void put(const char* name, const char* fmt, ...)
-{
-    used += snprintf(out + used, sizeof(out) - used, "%s=", name);
-    va_list args;
-    va_start(args, fmt);
-    used += vsnprintf(out + used, sizeof(out) - used, fmt, args);
-    va_end(args);
-    used += snprintf(out + used, sizeof(out) - used, "\n");
-}
 
 // The first line of a file, without its newline; "" if it cannot be read.
 static void first_line(const char* path, char* buf, int size)
@@ -136,11 +125,12 @@ static void etc(void)
         closedir(dir);
     }
     qsort(names, count, sizeof(names[0]), compare_names);
-    used += snprintf(out + used, sizeof(out) - used, "listing=");
+    char listing[512] = "";
     for (int i = 0; i < count; i++) {
-        used += snprintf(out + used, sizeof(out) - used, "%s%s", i ? "," : "", names[i]);
+        size_t len = strlen(listing);
+        snprintf(listing + len, sizeof(listing) - len, "%s%s", i ? "," : "", names[i]);
     }
-    used += snprintf(out + used, sizeof(out) - used, "\n");
+    put("listing", "%s", listing);
 
     // Read-only, and nothing else of the host's /etc (Faasm's errors/open_blocked).
     put("write_hosts", "%s", fopen("/etc/hosts", "w") ? "opened" : strerror(errno));
@@ -166,6 +156,6 @@ int main(void)
     put("zygote_env", "%s", zygote_env);
     put("zygote_hosts", "%s", zygote_hosts);
 #endif
-    faasmSetOutput((const uint8_t*)out, used);
+    report();
     return 0;
 }
