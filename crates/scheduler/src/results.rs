@@ -78,7 +78,9 @@ impl ResultsRegistry {
 
     /// Brings back the results an earlier run of the host retained.
     pub fn restore(&self) -> Result<(), JournalError> {
-        let stored = self.store.retained()?;
+        let mut stored = self.store.retained()?;
+        // Expiry takes the oldest first, so they go back in the order they finished.
+        stored.sort_by_key(|stored| stored.finished_ms);
         let (now, now_ms) = (Instant::now(), now_ms());
         let mut inner = self.inner.lock();
         for StoredResult {
