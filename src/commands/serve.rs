@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Runs an accepted async call gets if the host restarts during it [default: 3].
     #[arg(long, env = "FAASM_MAX_ATTEMPTS")]
     max_attempts: Option<u32>,
+    /// User/function pairs `/metrics` labels on their own; calls of later pairs count under
+    /// `user="other",function="other"` [default: 100].
+    #[arg(long, env = "FAASM_METRIC_LABEL_PAIRS")]
+    metric_label_pairs: Option<usize>,
     /// On SIGTERM, how long running calls get to finish before the server exits, in seconds
     /// [default: 10].
     #[arg(long, env = "FAASM_DRAIN_TIMEOUT")]
@@ -162,6 +166,7 @@ impl ServeArgs {
             max_tree_calls: self.max_tree_calls.or(lower.max_tree_calls),
             max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
             max_attempts: self.max_attempts.or(lower.max_attempts),
+            metric_label_pairs: self.metric_label_pairs.or(lower.metric_label_pairs),
             drain_timeout: self.drain_timeout.or(lower.drain_timeout),
             state_budget: self.state_budget.or(lower.state_budget),
             max_state_value: self.max_state_value.or(lower.max_state_value),
@@ -263,6 +268,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
     config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
     config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
+    config.metric_label_pairs = args.metric_label_pairs.unwrap_or(config.metric_label_pairs);
     let drain_timeout = Duration::from_secs_f64(args.drain_timeout.unwrap_or(10.0).max(0.0));
     let body_limits = BodyLimits {
         wasm: bytes(args.max_wasm_body, 256 << 20) as usize,
@@ -283,6 +289,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let guests = guest_executor(workers)?;
     let guest_handle = guests.handle().clone();
 
+    let metrics = faasm_server::install_metrics().context("installing the metrics recorder")?;
     tokio.block_on(async move {
         let scheduler = Scheduler::new(
             Arc::new(runtime),
@@ -304,6 +311,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             state,
             body_limits,
             connections.body_timeout,
+            metrics,
         )?;
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await

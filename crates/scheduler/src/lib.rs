@@ -16,6 +16,7 @@ mod functions;
 mod ids;
 mod results;
 mod session;
+mod telemetry;
 mod tree;
 
 use std::sync::Arc;
@@ -33,12 +34,14 @@ pub use durable::{
 };
 pub use functions::{FunctionKind, FunctionRegistry};
 pub use results::Retention;
+pub use telemetry::{OTHER, Outcome, SECONDS_BUCKETS};
 pub use tree::TreeLimits;
 
 use admission::Admission;
 use ids::CallIds;
 use results::ResultsRegistry;
 use session::CallSession;
+use telemetry::CallMetrics;
 use tree::{CallTree, ROOT};
 
 /// Tuning of the scheduler.
@@ -55,6 +58,8 @@ pub struct SchedulerConfig {
     pub max_chained_calls: usize,
     /// Runs an accepted async call gets when the host restarts during it.
     pub max_attempts: u32,
+    /// User/function pairs the metrics label on their own; later pairs count as `other`.
+    pub metric_label_pairs: usize,
 }
 
 impl SchedulerConfig {
@@ -74,6 +79,7 @@ impl SchedulerConfig {
             },
             max_chained_calls: 10_000,
             max_attempts: 3,
+            metric_label_pairs: 100,
         }
     }
 }
@@ -110,6 +116,7 @@ pub struct Scheduler {
     in_flight: AtomicUsize,
     idle: Notify,
     config: SchedulerConfig,
+    metrics: Arc<CallMetrics>,
 }
 
 /// A sync caller's handle on a call it submitted.
@@ -126,6 +133,8 @@ struct Launch {
     /// An accepted async call: its result goes to the result store, and it leaves the queue.
     durable: bool,
     done: Option<oneshot::Sender<Arc<CallResult>>>,
+    /// When the call was accepted (before its module was looked up), for its latency.
+    accepted: Instant,
 }
 
 impl Scheduler {
@@ -136,8 +145,9 @@ impl Scheduler {
         config: SchedulerConfig,
         executor: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, ApiError> {
+        let metrics = Arc::new(CallMetrics::new(config.metric_label_pairs));
         Ok(Arc::new(Self {
-            functions: FunctionRegistry::new(runtime.clone(), store.clone())?,
+            functions: FunctionRegistry::new(runtime.clone(), store.clone(), metrics.clone())?,
             results: ResultsRegistry::new(config.retention, durability.results),
             queue: durability.queue,
             ids: CallIds::open(store)?,
@@ -148,6 +158,7 @@ impl Scheduler {
             idle: Notify::new(),
             config,
             runtime,
+            metrics,
         }))
     }
 
@@ -192,7 +203,7 @@ impl Scheduler {
             self.results.start(id);
             // Recovered calls were accepted already: they may exceed the queue's capacity.
             self.waiting.fetch_add(1, Ordering::AcqRel);
-            self.launch_root(id, module, call, true, None);
+            self.launch_root(id, module, call, true, None, Instant::now());
         }
         Ok(count)
     }
@@ -207,9 +218,10 @@ impl Scheduler {
         if call.mpi_world_size.is_some() {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
+        let accepted = Instant::now();
         let module = self.module(&call).await?;
-        self.reserve_queue_place()?;
-        let accepted = async {
+        self.reserve_queue_place(&call)?;
+        let enqueued = async {
             let id = self.ids.next()?;
             if durable {
                 let queued = QueuedCall {
@@ -222,12 +234,12 @@ impl Scheduler {
             }
             Ok(id)
         };
-        let id = accepted.await.inspect_err(|_| {
+        let id = enqueued.await.inspect_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
         self.results.start(id);
         let (done, receiver) = oneshot::channel();
-        self.launch_root(id, module, call, durable, Some(done));
+        self.launch_root(id, module, call, durable, Some(done), accepted);
         Ok((id, receiver))
     }
 
@@ -247,6 +259,7 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
         done: Option<oneshot::Sender<Arc<CallResult>>>,
+        accepted: Instant,
     ) {
         let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
         self.spawn(Launch {
@@ -258,6 +271,7 @@ impl Scheduler {
             entry: Entry::Main,
             durable,
             done,
+            accepted,
         });
     }
 
@@ -269,7 +283,8 @@ impl Scheduler {
         call: CallRequest,
         entry: Entry,
     ) -> Result<CallHandle, String> {
-        self.reserve_queue_place().map_err(|e| e.to_string())?;
+        let accepted = Instant::now();
+        self.reserve_queue_place(&call).map_err(|e| e.to_string())?;
         let added = self.ids.next().map_err(|e| e.to_string()).and_then(|id| {
             let handle = parent.tree.add_child(parent.handle, id);
             Ok((id, handle.map_err(|e| e.to_string())?))
@@ -287,15 +302,18 @@ impl Scheduler {
             entry,
             durable: false,
             done: None,
+            accepted,
         });
         Ok(handle)
     }
 
     /// Counts a call as waiting for an instance, or refuses it when the queue is full.
-    fn reserve_queue_place(&self) -> Result<(), ApiError> {
+    fn reserve_queue_place(&self, call: &CallRequest) -> Result<(), ApiError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue_capacity {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!("faasm_calls_rejected_total").increment(1);
+            self.metrics
+                .function(&call.user, &call.function)
+                .count(telemetry::Outcome::Rejected);
             return Err(ApiError::QueueFull {
                 capacity: self.config.queue_capacity,
             });
@@ -325,7 +343,9 @@ impl Scheduler {
             entry,
             durable,
             done,
+            accepted: submitted,
         } = launch;
+        let series = self.metrics.function(&call.user, &call.function);
         let accepted = Instant::now();
         let turn = self.admission.turn(tree.root);
         let session = Arc::new(CallSession::new(
@@ -385,7 +405,7 @@ impl Scheduler {
                 exec_us: micros(started.elapsed()),
             },
         });
-        record_metrics(&result);
+        series.finished(&result, micros(submitted.elapsed()));
         // Awaiters are settled before the instance goes back (see `admission`).
         tree.finished(handle);
         self.results.finish(result.clone(), durable);
@@ -451,6 +471,7 @@ impl Scheduler {
             instances,
             workers,
             guest_memory_bytes: self.runtime.memory_budget().used(),
+            guest_memory_limit_bytes: self.runtime.memory_budget().limit(),
             result_bytes: self.results.bytes(),
         }
     }
@@ -479,6 +500,7 @@ pub struct Usage {
     pub instances: usize,
     pub workers: usize,
     pub guest_memory_bytes: u64,
+    pub guest_memory_limit_bytes: u64,
     pub result_bytes: usize,
 }
 
@@ -504,15 +526,4 @@ fn aborted(reason: String) -> CallOutcome {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn record_metrics(result: &CallResult) {
-    let status = if result.succeeded() {
-        "success"
-    } else {
-        "failed"
-    };
-    metrics::counter!("faasm_calls_total", "status" => status).increment(1);
-    metrics::histogram!("faasm_call_exec_seconds").record(result.timings.exec_us as f64 / 1e6);
-    metrics::histogram!("faasm_call_queued_seconds").record(result.timings.queued_us as f64 / 1e6);
 }

@@ -132,10 +132,26 @@ fn set_header(response: &mut Response, name: &'static str, value: i64) {
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let usage = app.scheduler.usage();
-    metrics::gauge!("faasm_queue_depth").set(app.scheduler.queue_depth() as f64);
-    metrics::gauge!("faasm_instances_in_use").set(usage.instances as f64);
-    metrics::gauge!("faasm_workers_in_use").set(usage.workers as f64);
-    metrics::gauge!("faasm_guest_memory_bytes").set(usage.guest_memory_bytes as f64);
-    metrics::gauge!("faasm_result_bytes").set(usage.result_bytes as f64);
-    text(app.metrics.render())
+    let gauges = [
+        ("faasm_calls_running", usage.workers as f64),
+        ("faasm_calls_waiting", app.scheduler.queue_depth() as f64),
+        ("faasm_instances_in_use", usage.instances as f64),
+        (
+            "faasm_memory_budget_used_bytes",
+            usage.guest_memory_bytes as f64,
+        ),
+        (
+            "faasm_memory_budget_bytes",
+            usage.guest_memory_limit_bytes as f64,
+        ),
+        ("faasm_state_local_bytes", app.state.used_bytes() as f64),
+        ("faasm_results_retained_bytes", usage.result_bytes as f64),
+    ];
+    for (name, value) in gauges {
+        metrics::gauge!(name).set(value);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
 }
