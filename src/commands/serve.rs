@@ -27,6 +27,9 @@ pub struct ServeArgs {
     #[arg(long, env = "FAASM_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
+    /// Log lines as `text` (human) or `json` (one object a line) [default: text].
+    #[arg(long, env = "FAASM_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     /// Address of the upload server [default: 0.0.0.0:8002].
     #[arg(long, env = "FAASM_UPLOAD_ADDR")]
     upload_addr: Option<SocketAddr>,
@@ -144,6 +147,7 @@ impl ServeArgs {
     fn or(self, lower: ServeArgs) -> ServeArgs {
         ServeArgs {
             config: self.config,
+            log_format: self.log_format.or(lower.log_format),
             upload_addr: self.upload_addr.or(lower.upload_addr),
             invoke_addr: self.invoke_addr.or(lower.invoke_addr),
             data_dir: self.data_dir.or(lower.data_dir),
@@ -192,13 +196,35 @@ fn bytes(value: Option<ByteSize>, default: u64) -> u64 {
     value.map_or(default, |b| b.as_u64())
 }
 
+/// How log lines are written (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr at `RUST_LOG`'s levels (default `info`: one line per finished call, target
+/// `faasm::calls`, among others).
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = match &args.config {
         Some(path) => {
             let file = read_config_file(path)?;
@@ -206,6 +232,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => args,
     };
+    init_logging(args.log_format.unwrap_or(LogFormat::Text));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let call_timeout = args.call_timeout.unwrap_or(60.0);
     anyhow::ensure!(

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
+
 use crate::harness::{Server, compile};
 
 /// One sample of the Prometheus text format.
@@ -289,4 +291,92 @@ fn queue_full_counts_as_rejected() {
         ],
     );
     assert_eq!(rejected.map(|s| s.value), Some(1.0));
+}
+
+/// The lines a server logged to `path` that are JSON objects with `target` `faasm::calls`.
+fn call_log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{e}: not a JSON log line: {line}"))
+        })
+        .filter(|line| line["target"] == "faasm::calls")
+        .collect()
+}
+
+#[test]
+fn json_logs_have_one_line_per_call_without_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = std::fs::File::create(&path).unwrap();
+    let server = Server::start_logging(&["--log-format", "json"], &[("RUST_LOG", "info")], log);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "fail", &compile("examples/c/fail.c"));
+    let secret = "input-secret-7f3a";
+    let reply = server.call("demo", "echo", secret);
+    assert_eq!(reply.status, 200);
+    let id: u64 = reply.header("x-faasm-call-id").unwrap().parse().unwrap();
+    assert_eq!(server.call("demo", "fail", "").status, 500);
+    // The line is written after the result is sent: wait for both.
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = call_log_lines(&path);
+        if lines.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let echo = lines.iter().find(|l| l["function"] == "echo").unwrap();
+    assert_eq!(echo["id"], id);
+    assert_eq!(echo["user"], "demo");
+    assert_eq!(echo["outcome"], "success");
+    assert_eq!(echo["level"], "INFO");
+    assert!(
+        echo["queued_us"].is_u64() && echo["exec_us"].is_u64(),
+        "{echo}"
+    );
+    let fail = lines.iter().find(|l| l["function"] == "fail").unwrap();
+    assert_eq!(
+        (&fail["outcome"], &fail["return_value"]),
+        (&json!("failed"), &json!(3))
+    );
+    let all = std::fs::read_to_string(&path).unwrap();
+    assert!(!all.contains(secret), "the input is never logged: {all}");
+    drop(server);
+}
+
+#[test]
+fn text_logs_have_one_line_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = std::fs::File::create(&path).unwrap();
+    let server = Server::start_logging(&[], &[("RUST_LOG", "info")], log);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    assert_eq!(server.call("demo", "echo", "secret-text-input").status, 200);
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("call finished") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let line = text
+        .lines()
+        .find(|l| l.contains("call finished"))
+        .expect(&text);
+    for field in [
+        "id=1 ",
+        "faasm::calls",
+        "user=demo",
+        "function=echo",
+        "outcome=success",
+        "exec_us=",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert!(!text.contains("secret-text-input"), "{text}");
 }

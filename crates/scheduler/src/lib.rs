@@ -346,6 +346,7 @@ impl Scheduler {
             accepted: submitted,
         } = launch;
         let series = self.metrics.function(&call.user, &call.function);
+        let function = call.function.clone();
         let accepted = Instant::now();
         let turn = self.admission.turn(tree.root);
         let session = Arc::new(CallSession::new(
@@ -353,7 +354,7 @@ impl Scheduler {
             tree.clone(),
             handle,
             turn,
-            call.function.clone(),
+            function.clone(),
             module.clone(),
         ));
         let mut place = QueuePlace(Some(&self.waiting));
@@ -405,7 +406,19 @@ impl Scheduler {
                 exec_us: micros(started.elapsed()),
             },
         });
-        series.finished(&result, micros(submitted.elapsed()));
+        let outcome = series.finished(&result, micros(submitted.elapsed()));
+        // One line per finished call; never its input, output or stdout.
+        tracing::info!(
+            target: "faasm::calls",
+            id,
+            user = %tree.user,
+            function = %function,
+            outcome = %outcome.as_str(),
+            return_value = result.return_value,
+            queued_us = result.timings.queued_us,
+            exec_us = result.timings.exec_us,
+            "call finished"
+        );
         // Awaiters are settled before the instance goes back (see `admission`).
         tree.finished(handle);
         self.results.finish(result.clone(), durable);

@@ -89,11 +89,13 @@ impl FunctionMetrics {
 
     /// A finished call: its outcome, queueing and execution time, and its latency from
     /// acceptance to result (`latency_us`).
-    pub fn finished(&self, result: &CallResult, latency_us: u64) {
-        self.count(Outcome::of(result));
+    pub fn finished(&self, result: &CallResult, latency_us: u64) -> Outcome {
+        let outcome = Outcome::of(result);
+        self.count(outcome);
         self.exec.record(result.timings.exec_us as f64 / 1e6);
         self.queued.record(result.timings.queued_us as f64 / 1e6);
         self.latency.record(latency_us as f64 / 1e6);
+        outcome
     }
 
     /// A module prepared: compiled (or fetched from the compile cache) at its upload, or
