@@ -380,3 +380,70 @@ fn text_logs_have_one_line_per_call() {
     }
     assert!(!text.contains("secret-text-input"), "{text}");
 }
+
+#[test]
+fn calls_lists_recent_calls_filtered_and_paged() {
+    let server = Server::start(&[]);
+    server.upload("demo", "echo", &compile("examples/c/echo.c"));
+    server.upload("demo", "fail", &compile("examples/c/fail.c"));
+    server.upload("other", "echo", &compile("examples/c/echo.c"));
+    let mut echo_ids = Vec::new();
+    for i in 0..5 {
+        let reply = server.call("demo", "echo", &"x".repeat(i + 1));
+        echo_ids.push(
+            reply
+                .header("x-faasm-call-id")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(server.call("demo", "fail", "").status, 500);
+    assert_eq!(server.call("other", "echo", "y").status, 200);
+
+    let list = |query: &str| {
+        let reply = server.get_invoke(&format!("/calls{query}"));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    let all = list("");
+    let calls = all["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 7);
+    let ids: Vec<u64> = calls.iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    assert_eq!(calls[0]["user"], "other");
+    assert_eq!(all["next_before"], serde_json::Value::Null);
+
+    let newest_echo = &list("?user=demo&function=echo&limit=1")["calls"][0];
+    assert_eq!(newest_echo["id"], *echo_ids.last().unwrap());
+    assert_eq!(newest_echo["status"], "SUCCESS");
+    assert_eq!(newest_echo["return_value"], 0);
+    assert_eq!(newest_echo["output_bytes"], 5);
+    assert!(newest_echo["timings"]["exec_us"].is_u64());
+
+    let failed = list("?status=failed");
+    assert_eq!(failed["calls"].as_array().unwrap().len(), 1);
+    assert_eq!(failed["calls"][0]["function"], "fail");
+    assert_eq!(failed["calls"][0]["return_value"], 3);
+
+    // Pages of two through demo/echo: 5 calls, then nothing.
+    let mut seen = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page = list(&format!("?user=demo&function=echo&limit=2{before}"));
+        let calls = page["calls"].as_array().unwrap();
+        seen.extend(calls.iter().map(|c| c["id"].as_u64().unwrap()));
+        match page["next_before"].as_u64() {
+            Some(next) => before = format!("&before={next}"),
+            None => break,
+        }
+        assert!(seen.len() <= 5);
+    }
+    echo_ids.reverse();
+    assert_eq!(seen, echo_ids);
+
+    for bad in ["?status=weird", "?limit=ten", "?before=-1"] {
+        let reply = server.get_invoke(&format!("/calls{bad}"));
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text());
+    }
+}

@@ -33,7 +33,7 @@ pub use durable::{
     CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult,
 };
 pub use functions::{FunctionKind, FunctionRegistry};
-pub use results::Retention;
+pub use results::{CallFilter, CallName, CallRecord, RecordStatus, Retention};
 pub use telemetry::{OTHER, Outcome, SECONDS_BUCKETS};
 pub use tree::TreeLimits;
 
@@ -188,6 +188,7 @@ impl Scheduler {
                 Err(err) => Err(format!("cannot run the call again: {err}")),
                 Ok(module) => Ok(module),
             };
+            self.results.start(id, call_name(&queued.call));
             let module = match module {
                 Ok(module) => module,
                 Err(reason) => {
@@ -200,7 +201,6 @@ impl Scheduler {
             queued.attempts += 1;
             let call = queued.call.clone();
             self.queue.enqueue(queued).await.map_err(journal)?;
-            self.results.start(id);
             // Recovered calls were accepted already: they may exceed the queue's capacity.
             self.waiting.fetch_add(1, Ordering::AcqRel);
             self.launch_root(id, module, call, true, None, Instant::now());
@@ -237,7 +237,7 @@ impl Scheduler {
         let id = enqueued.await.inspect_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
-        self.results.start(id);
+        self.results.start(id, call_name(&call));
         let (done, receiver) = oneshot::channel();
         self.launch_root(id, module, call, durable, Some(done), accepted);
         Ok((id, receiver))
@@ -292,7 +292,7 @@ impl Scheduler {
         let (id, handle) = added.inspect_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
-        self.results.start(id);
+        self.results.start(id, call_name(&call));
         self.spawn(Launch {
             tree: parent.tree.clone(),
             handle,
@@ -441,6 +441,11 @@ impl Scheduler {
             .map_err(|_| ApiError::Internal("call task ended without a result".into()))
     }
 
+    /// Recent calls, running and finished (as long as their results are retained).
+    pub fn calls(&self, filter: &CallFilter) -> Vec<CallRecord> {
+        self.results.list(filter)
+    }
+
     /// What a status poll for `id` finds. Never consumes the result.
     pub fn status(&self, id: CallId) -> CallStatus {
         self.results.status(id)
@@ -534,6 +539,13 @@ fn aborted(reason: String) -> CallOutcome {
         output: Default::default(),
         stdout: Default::default(),
         error: Some(reason),
+    }
+}
+
+fn call_name(call: &CallRequest) -> CallName {
+    CallName {
+        user: Arc::from(call.user.as_str()),
+        function: Arc::from(call.function.as_str()),
     }
 }
 
