@@ -27,6 +27,9 @@ pub struct ServeArgs {
     #[arg(long, env = "FAASM_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
+    /// Log lines as `text` (human) or `json` (one object a line) [default: text].
+    #[arg(long, env = "FAASM_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     /// Address of the upload server [default: 0.0.0.0:8002].
     #[arg(long, env = "FAASM_UPLOAD_ADDR")]
     upload_addr: Option<SocketAddr>,
@@ -96,6 +99,10 @@ pub struct ServeArgs {
     /// Runs an accepted async call gets if the host restarts during it [default: 3].
     #[arg(long, env = "FAASM_MAX_ATTEMPTS")]
     max_attempts: Option<u32>,
+    /// User/function pairs `/metrics` labels on their own; calls of later pairs count under
+    /// `user="other",function="other"` [default: 100].
+    #[arg(long, env = "FAASM_METRIC_LABEL_PAIRS")]
+    metric_label_pairs: Option<usize>,
     /// On SIGTERM, how long running calls get to finish before the server exits, in seconds
     /// [default: 10].
     #[arg(long, env = "FAASM_DRAIN_TIMEOUT")]
@@ -140,6 +147,7 @@ impl ServeArgs {
     fn or(self, lower: ServeArgs) -> ServeArgs {
         ServeArgs {
             config: self.config,
+            log_format: self.log_format.or(lower.log_format),
             upload_addr: self.upload_addr.or(lower.upload_addr),
             invoke_addr: self.invoke_addr.or(lower.invoke_addr),
             data_dir: self.data_dir.or(lower.data_dir),
@@ -162,6 +170,7 @@ impl ServeArgs {
             max_tree_calls: self.max_tree_calls.or(lower.max_tree_calls),
             max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
             max_attempts: self.max_attempts.or(lower.max_attempts),
+            metric_label_pairs: self.metric_label_pairs.or(lower.metric_label_pairs),
             drain_timeout: self.drain_timeout.or(lower.drain_timeout),
             state_budget: self.state_budget.or(lower.state_budget),
             max_state_value: self.max_state_value.or(lower.max_state_value),
@@ -187,13 +196,35 @@ fn bytes(value: Option<ByteSize>, default: u64) -> u64 {
     value.map_or(default, |b| b.as_u64())
 }
 
+/// How log lines are written (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr at `RUST_LOG`'s levels (default `info`: one line per finished call, target
+/// `faasm::calls`, among others).
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = match &args.config {
         Some(path) => {
             let file = read_config_file(path)?;
@@ -201,6 +232,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => args,
     };
+    init_logging(args.log_format.unwrap_or(LogFormat::Text));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let call_timeout = args.call_timeout.unwrap_or(60.0);
     anyhow::ensure!(
@@ -263,6 +295,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
     config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
     config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
+    config.metric_label_pairs = args.metric_label_pairs.unwrap_or(config.metric_label_pairs);
     let drain_timeout = Duration::from_secs_f64(args.drain_timeout.unwrap_or(10.0).max(0.0));
     let body_limits = BodyLimits {
         wasm: bytes(args.max_wasm_body, 256 << 20) as usize,
@@ -283,6 +316,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let guests = guest_executor(workers)?;
     let guest_handle = guests.handle().clone();
 
+    let metrics = faasm_server::install_metrics().context("installing the metrics recorder")?;
     tokio.block_on(async move {
         let scheduler = Scheduler::new(
             Arc::new(runtime),
@@ -304,6 +338,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             state,
             body_limits,
             connections.body_timeout,
+            metrics,
         )?;
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await

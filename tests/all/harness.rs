@@ -50,17 +50,26 @@ impl Server {
     /// A server with a fresh data directory and extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::spawn(temp.path(), args, env);
+        let mut server = Server::spawn(temp.path(), args, env, Stdio::inherit());
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server with a fresh data directory whose logs (stderr) go to `log`; `env` may set
+    /// `RUST_LOG` (else `warn`).
+    pub fn start_logging(args: &[&str], env: &[(&str, &str)], log: std::fs::File) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let mut server = Server::spawn(temp.path(), args, env, Stdio::from(log));
         server._temp = Some(temp);
         server
     }
 
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
-        Server::spawn(data_dir, args, &[])
+        Server::spawn(data_dir, args, &[], Stdio::inherit())
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut child = Command::new(FAASM)
             .args([
                 "serve",
@@ -72,10 +81,10 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
-            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start faasm serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -273,26 +273,6 @@ fn two_hundred_concurrent_sync_calls() {
 }
 
 #[test]
-fn metrics_count_calls() {
-    let server = server_with_examples();
-    server.call("demo", "echo", "x");
-    server.call("demo", "fail", "");
-    let url = format!("{}/metrics", server.invoke);
-    let text = server
-        .request(reqwest::Method::GET, &url, &[], Vec::new())
-        .text();
-    assert!(
-        text.contains(r#"faasm_calls_total{status="success"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"faasm_calls_total{status="failed"} 1"#),
-        "{text}"
-    );
-    assert!(text.contains("faasm_queue_depth"), "{text}");
-}
-
-#[test]
 fn faasmctl_planner_envelope() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -9,6 +9,7 @@ mod files;
 mod harness;
 mod invoke;
 mod limits;
+mod observability;
 mod persistence;
 mod python;
 mod redis;

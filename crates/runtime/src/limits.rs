@@ -49,6 +49,11 @@ impl MemoryBudget {
         })
     }
 
+    /// The budget, in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Bytes of guest memory held now.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)

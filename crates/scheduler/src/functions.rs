@@ -11,6 +11,8 @@ use faasm_runtime::{FunctionModule, PrepareError, Runtime, module_hash};
 use faasm_storage::{Listing, Object, ObjectStore};
 use parking_lot::{Mutex, RwLock};
 
+use crate::telemetry::CallMetrics;
+
 /// The two namespaces of functions: `/f` (WebAssembly) and `/p` (Python source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FunctionKind {
@@ -57,6 +59,7 @@ pub struct FunctionRegistry {
     wasm: RwLock<Modules>,
     python: RwLock<Modules>,
     artefacts: Mutex<Artefacts>,
+    metrics: Arc<CallMetrics>,
 }
 
 /// Which compiled artefact each stored wasm function uses, so an artefact is removed once no
@@ -94,6 +97,7 @@ impl FunctionRegistry {
     pub(crate) fn new(
         runtime: Arc<Runtime>,
         store: Arc<dyn ObjectStore>,
+        metrics: Arc<CallMetrics>,
     ) -> Result<Self, ApiError> {
         let mut artefacts = Artefacts::default();
         for user in store.users(Listing::Functions)? {
@@ -118,6 +122,7 @@ impl FunctionRegistry {
             wasm: RwLock::default(),
             python: RwLock::default(),
             artefacts: Mutex::new(artefacts),
+            metrics,
         })
     }
 
@@ -151,19 +156,22 @@ impl FunctionRegistry {
         }
         let (runtime, store) = (self.runtime.clone(), self.store.clone());
         let (owned_user, owned_function) = (user.to_owned(), function.to_owned());
+        let series = self.metrics.function(user, function);
         let module = blocking(move || {
             let (user, function) = (owned_user.as_str(), owned_function.as_str());
+            let loading = std::time::Instant::now();
             let bytes = store
                 .get(kind.object(user, function))?
                 .ok_or_else(|| kind.not_found(user, function))?;
             metrics::counter!("faasm_module_loads_total").increment(1);
-            kind.prepare(&runtime, user, function, &bytes)
-                .map_err(|err| match err {
-                    PrepareError::Unavailable(reason) => ApiError::Unavailable(reason),
-                    err => ApiError::Internal(format!(
-                        "stored function {user}/{function} cannot be loaded: {err}"
-                    )),
-                })
+            let prepared = kind.prepare(&runtime, user, function, &bytes);
+            series.cold_start(loading.elapsed().as_secs_f64());
+            prepared.map_err(|err| match err {
+                PrepareError::Unavailable(reason) => ApiError::Unavailable(reason),
+                err => ApiError::Internal(format!(
+                    "stored function {user}/{function} cannot be loaded: {err}"
+                )),
+            })
         })
         .await?;
         // An upload that raced with this load wins: keep whatever is there already.
@@ -187,20 +195,22 @@ impl FunctionRegistry {
     ) -> Result<(), ApiError> {
         let (runtime, store) = (self.runtime.clone(), self.store.clone());
         let (owned_user, owned_function) = (user.to_owned(), function.to_owned());
+        let series = self.metrics.function(user, function);
         let module = blocking(move || {
             let (user, function) = (owned_user.as_str(), owned_function.as_str());
-            let module = kind
-                .prepare(&runtime, user, function, &bytes)
-                .map_err(|err| match (err, kind) {
-                    (PrepareError::Invalid(reason), FunctionKind::Wasm) => {
-                        ApiError::bad_request(format!("Invalid wasm module: {reason}"))
-                    }
-                    (PrepareError::Invalid(reason), FunctionKind::Python) => {
-                        ApiError::bad_request(reason)
-                    }
-                    (PrepareError::Unavailable(reason), _) => ApiError::Unavailable(reason),
-                    (PrepareError::Cache(err), _) => ApiError::Internal(err.to_string()),
-                })?;
+            let preparing = std::time::Instant::now();
+            let prepared = kind.prepare(&runtime, user, function, &bytes);
+            series.cold_start(preparing.elapsed().as_secs_f64());
+            let module = prepared.map_err(|err| match (err, kind) {
+                (PrepareError::Invalid(reason), FunctionKind::Wasm) => {
+                    ApiError::bad_request(format!("Invalid wasm module: {reason}"))
+                }
+                (PrepareError::Invalid(reason), FunctionKind::Python) => {
+                    ApiError::bad_request(reason)
+                }
+                (PrepareError::Unavailable(reason), _) => ApiError::Unavailable(reason),
+                (PrepareError::Cache(err), _) => ApiError::Internal(err.to_string()),
+            })?;
             store.put(kind.object(user, function), &bytes)?;
             Ok(module)
         })

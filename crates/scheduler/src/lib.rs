@@ -16,6 +16,7 @@ mod functions;
 mod ids;
 mod results;
 mod session;
+mod telemetry;
 mod tree;
 
 use std::sync::Arc;
@@ -32,13 +33,15 @@ pub use durable::{
     CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult,
 };
 pub use functions::{FunctionKind, FunctionRegistry};
-pub use results::Retention;
+pub use results::{CallFilter, CallName, CallRecord, RecordStatus, Retention};
+pub use telemetry::{OTHER, Outcome, SECONDS_BUCKETS};
 pub use tree::TreeLimits;
 
 use admission::Admission;
 use ids::CallIds;
 use results::ResultsRegistry;
 use session::CallSession;
+use telemetry::CallMetrics;
 use tree::{CallTree, ROOT};
 
 /// Tuning of the scheduler.
@@ -55,6 +58,8 @@ pub struct SchedulerConfig {
     pub max_chained_calls: usize,
     /// Runs an accepted async call gets when the host restarts during it.
     pub max_attempts: u32,
+    /// User/function pairs the metrics label on their own; later pairs count as `other`.
+    pub metric_label_pairs: usize,
 }
 
 impl SchedulerConfig {
@@ -74,6 +79,7 @@ impl SchedulerConfig {
             },
             max_chained_calls: 10_000,
             max_attempts: 3,
+            metric_label_pairs: 100,
         }
     }
 }
@@ -110,6 +116,7 @@ pub struct Scheduler {
     in_flight: AtomicUsize,
     idle: Notify,
     config: SchedulerConfig,
+    metrics: Arc<CallMetrics>,
 }
 
 /// A sync caller's handle on a call it submitted.
@@ -126,6 +133,8 @@ struct Launch {
     /// An accepted async call: its result goes to the result store, and it leaves the queue.
     durable: bool,
     done: Option<oneshot::Sender<Arc<CallResult>>>,
+    /// When the call was accepted (before its module was looked up), for its latency.
+    accepted: Instant,
 }
 
 impl Scheduler {
@@ -136,8 +145,9 @@ impl Scheduler {
         config: SchedulerConfig,
         executor: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, ApiError> {
+        let metrics = Arc::new(CallMetrics::new(config.metric_label_pairs));
         Ok(Arc::new(Self {
-            functions: FunctionRegistry::new(runtime.clone(), store.clone())?,
+            functions: FunctionRegistry::new(runtime.clone(), store.clone(), metrics.clone())?,
             results: ResultsRegistry::new(config.retention, durability.results),
             queue: durability.queue,
             ids: CallIds::open(store)?,
@@ -148,6 +158,7 @@ impl Scheduler {
             idle: Notify::new(),
             config,
             runtime,
+            metrics,
         }))
     }
 
@@ -177,6 +188,7 @@ impl Scheduler {
                 Err(err) => Err(format!("cannot run the call again: {err}")),
                 Ok(module) => Ok(module),
             };
+            self.results.start(id, call_name(&queued.call));
             let module = match module {
                 Ok(module) => module,
                 Err(reason) => {
@@ -189,10 +201,9 @@ impl Scheduler {
             queued.attempts += 1;
             let call = queued.call.clone();
             self.queue.enqueue(queued).await.map_err(journal)?;
-            self.results.start(id);
             // Recovered calls were accepted already: they may exceed the queue's capacity.
             self.waiting.fetch_add(1, Ordering::AcqRel);
-            self.launch_root(id, module, call, true, None);
+            self.launch_root(id, module, call, true, None, Instant::now());
         }
         Ok(count)
     }
@@ -207,9 +218,10 @@ impl Scheduler {
         if call.mpi_world_size.is_some() {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
+        let accepted = Instant::now();
         let module = self.module(&call).await?;
-        self.reserve_queue_place()?;
-        let accepted = async {
+        self.reserve_queue_place(&call)?;
+        let enqueued = async {
             let id = self.ids.next()?;
             if durable {
                 let queued = QueuedCall {
@@ -222,12 +234,12 @@ impl Scheduler {
             }
             Ok(id)
         };
-        let id = accepted.await.inspect_err(|_| {
+        let id = enqueued.await.inspect_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
-        self.results.start(id);
+        self.results.start(id, call_name(&call));
         let (done, receiver) = oneshot::channel();
-        self.launch_root(id, module, call, durable, Some(done));
+        self.launch_root(id, module, call, durable, Some(done), accepted);
         Ok((id, receiver))
     }
 
@@ -247,6 +259,7 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
         done: Option<oneshot::Sender<Arc<CallResult>>>,
+        accepted: Instant,
     ) {
         let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
         self.spawn(Launch {
@@ -258,6 +271,7 @@ impl Scheduler {
             entry: Entry::Main,
             durable,
             done,
+            accepted,
         });
     }
 
@@ -269,7 +283,8 @@ impl Scheduler {
         call: CallRequest,
         entry: Entry,
     ) -> Result<CallHandle, String> {
-        self.reserve_queue_place().map_err(|e| e.to_string())?;
+        let accepted = Instant::now();
+        self.reserve_queue_place(&call).map_err(|e| e.to_string())?;
         let added = self.ids.next().map_err(|e| e.to_string()).and_then(|id| {
             let handle = parent.tree.add_child(parent.handle, id);
             Ok((id, handle.map_err(|e| e.to_string())?))
@@ -277,7 +292,7 @@ impl Scheduler {
         let (id, handle) = added.inspect_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
-        self.results.start(id);
+        self.results.start(id, call_name(&call));
         self.spawn(Launch {
             tree: parent.tree.clone(),
             handle,
@@ -287,15 +302,18 @@ impl Scheduler {
             entry,
             durable: false,
             done: None,
+            accepted,
         });
         Ok(handle)
     }
 
     /// Counts a call as waiting for an instance, or refuses it when the queue is full.
-    fn reserve_queue_place(&self) -> Result<(), ApiError> {
+    fn reserve_queue_place(&self, call: &CallRequest) -> Result<(), ApiError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue_capacity {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!("faasm_calls_rejected_total").increment(1);
+            self.metrics
+                .function(&call.user, &call.function)
+                .count(telemetry::Outcome::Rejected);
             return Err(ApiError::QueueFull {
                 capacity: self.config.queue_capacity,
             });
@@ -325,7 +343,10 @@ impl Scheduler {
             entry,
             durable,
             done,
+            accepted: submitted,
         } = launch;
+        let series = self.metrics.function(&call.user, &call.function);
+        let function = call.function.clone();
         let accepted = Instant::now();
         let turn = self.admission.turn(tree.root);
         let session = Arc::new(CallSession::new(
@@ -333,7 +354,7 @@ impl Scheduler {
             tree.clone(),
             handle,
             turn,
-            call.function.clone(),
+            function.clone(),
             module.clone(),
         ));
         let mut place = QueuePlace(Some(&self.waiting));
@@ -385,7 +406,19 @@ impl Scheduler {
                 exec_us: micros(started.elapsed()),
             },
         });
-        record_metrics(&result);
+        let outcome = series.finished(&result, micros(submitted.elapsed()));
+        // One line per finished call; never its input, output or stdout.
+        tracing::info!(
+            target: "faasm::calls",
+            id,
+            user = %tree.user,
+            function = %function,
+            outcome = %outcome.as_str(),
+            return_value = result.return_value,
+            queued_us = result.timings.queued_us,
+            exec_us = result.timings.exec_us,
+            "call finished"
+        );
         // Awaiters are settled before the instance goes back (see `admission`).
         tree.finished(handle);
         self.results.finish(result.clone(), durable);
@@ -406,6 +439,11 @@ impl Scheduler {
         receiver
             .await
             .map_err(|_| ApiError::Internal("call task ended without a result".into()))
+    }
+
+    /// Recent calls, running and finished (as long as their results are retained).
+    pub fn calls(&self, filter: &CallFilter) -> Vec<CallRecord> {
+        self.results.list(filter)
     }
 
     /// What a status poll for `id` finds. Never consumes the result.
@@ -451,6 +489,7 @@ impl Scheduler {
             instances,
             workers,
             guest_memory_bytes: self.runtime.memory_budget().used(),
+            guest_memory_limit_bytes: self.runtime.memory_budget().limit(),
             result_bytes: self.results.bytes(),
         }
     }
@@ -479,6 +518,7 @@ pub struct Usage {
     pub instances: usize,
     pub workers: usize,
     pub guest_memory_bytes: u64,
+    pub guest_memory_limit_bytes: u64,
     pub result_bytes: usize,
 }
 
@@ -502,17 +542,13 @@ fn aborted(reason: String) -> CallOutcome {
     }
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+fn call_name(call: &CallRequest) -> CallName {
+    CallName {
+        user: Arc::from(call.user.as_str()),
+        function: Arc::from(call.function.as_str()),
+    }
 }
 
-fn record_metrics(result: &CallResult) {
-    let status = if result.succeeded() {
-        "success"
-    } else {
-        "failed"
-    };
-    metrics::counter!("faasm_calls_total", "status" => status).increment(1);
-    metrics::histogram!("faasm_call_exec_seconds").record(result.timings.exec_us as f64 / 1e6);
-    metrics::histogram!("faasm_call_queued_seconds").record(result.timings.queued_us as f64 / 1e6);
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

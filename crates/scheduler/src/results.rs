@@ -33,8 +33,80 @@ pub(crate) struct ResultsRegistry {
 /// A call as the registry knows it.
 enum Entry {
     /// Queued or running; notified when it finishes.
-    Running(Arc<Notify>),
-    Finished(Arc<CallResult>),
+    Running(Arc<Notify>, CallName),
+    Finished(Arc<CallResult>, CallName),
+}
+
+impl Entry {
+    fn name(&self) -> &CallName {
+        match self {
+            Entry::Running(_, name) | Entry::Finished(_, name) => name,
+        }
+    }
+}
+
+/// Whose call it is. Results restored after a restart do not know (the result store keeps
+/// results only): their user and function are empty.
+#[derive(Debug, Clone, Default)]
+pub struct CallName {
+    pub user: Arc<str>,
+    pub function: Arc<str>,
+}
+
+/// Which calls [`ResultsRegistry::list`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub user: Option<String>,
+    pub function: Option<String>,
+    pub status: Option<RecordStatus>,
+    /// Only calls with a smaller id (the next page).
+    pub before: Option<CallId>,
+    pub limit: usize,
+}
+
+/// The status a call record is filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStatus {
+    Running,
+    Success,
+    Failed,
+}
+
+impl RecordStatus {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "running" => Some(RecordStatus::Running),
+            "success" => Some(RecordStatus::Success),
+            "failed" => Some(RecordStatus::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Running => "RUNNING",
+            RecordStatus::Success => "SUCCESS",
+            RecordStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// A call the registry knows: running (no result yet) or finished.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub id: CallId,
+    pub name: CallName,
+    pub result: Option<Arc<CallResult>>,
+}
+
+impl CallRecord {
+    pub fn status(&self) -> RecordStatus {
+        match &self.result {
+            None => RecordStatus::Running,
+            Some(result) if result.succeeded() => RecordStatus::Success,
+            Some(_) => RecordStatus::Failed,
+        }
+    }
 }
 
 struct Finished {
@@ -91,7 +163,10 @@ impl ResultsRegistry {
             let age = Duration::from_millis(now_ms.saturating_sub(finished_ms));
             let at = now.checked_sub(age).unwrap_or(now);
             let (id, bytes) = (result.id, size(&result));
-            inner.calls.insert(id, Entry::Finished(Arc::new(result)));
+            let name = CallName::default();
+            inner
+                .calls
+                .insert(id, Entry::Finished(Arc::new(result), name));
             inner.push(Finished {
                 at,
                 id,
@@ -103,9 +178,9 @@ impl ResultsRegistry {
         Ok(())
     }
 
-    /// Records that `id` is queued or running.
-    pub fn start(&self, id: CallId) {
-        let entry = Entry::Running(Arc::default());
+    /// Records that `id`, a call of `name`, is queued or running.
+    pub fn start(&self, id: CallId, name: CallName) {
+        let entry = Entry::Running(Arc::default(), name);
         self.inner.lock().calls.insert(id, entry);
     }
 
@@ -120,7 +195,9 @@ impl ResultsRegistry {
         }
         let now = Instant::now();
         let mut inner = self.inner.lock();
-        if let Some(Entry::Running(done)) = inner.calls.insert(id, Entry::Finished(result)) {
+        let name = inner.calls.get(&id).map(Entry::name).cloned();
+        let entry = Entry::Finished(result, name.unwrap_or_default());
+        if let Some(Entry::Running(done, _)) = inner.calls.insert(id, entry) {
             done.notify_waiters();
         }
         inner.push(Finished {
@@ -137,9 +214,52 @@ impl ResultsRegistry {
         self.expire(&mut inner, Instant::now());
         match inner.calls.get(&id) {
             None => CallStatus::NotFound,
-            Some(Entry::Running(_)) => CallStatus::Running,
-            Some(Entry::Finished(result)) => CallStatus::Finished(result.clone()),
+            Some(Entry::Running(..)) => CallStatus::Running,
+            Some(Entry::Finished(result, _)) => CallStatus::Finished(result.clone()),
         }
+    }
+
+    /// The calls `filter` matches, newest (highest id) first, at most `filter.limit`.
+    pub fn list(&self, filter: &CallFilter) -> Vec<CallRecord> {
+        let matches = |id: &CallId, entry: &Entry| {
+            let name = entry.name();
+            let status = match entry {
+                Entry::Running(..) => RecordStatus::Running,
+                Entry::Finished(result, _) if result.succeeded() => RecordStatus::Success,
+                Entry::Finished(..) => RecordStatus::Failed,
+            };
+            filter.before.is_none_or(|before| *id < before)
+                && filter.user.as_deref().is_none_or(|u| *name.user == *u)
+                && filter
+                    .function
+                    .as_deref()
+                    .is_none_or(|f| *name.function == *f)
+                && filter.status.is_none_or(|s| s == status)
+        };
+        let mut records: Vec<CallRecord> = {
+            let mut inner = self.inner.lock();
+            self.expire(&mut inner, Instant::now());
+            inner
+                .calls
+                .iter()
+                .filter(|(id, entry)| matches(id, entry))
+                .map(|(&id, entry)| CallRecord {
+                    id,
+                    name: entry.name().clone(),
+                    result: match entry {
+                        Entry::Running(..) => None,
+                        Entry::Finished(result, _) => Some(result.clone()),
+                    },
+                })
+                .collect()
+        };
+        let limit = filter.limit.min(records.len());
+        if limit < records.len() {
+            records.select_nth_unstable_by_key(limit, |r| std::cmp::Reverse(r.id));
+            records.truncate(limit);
+        }
+        records.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+        records
     }
 
     /// Bytes of the results retained now.
@@ -167,8 +287,8 @@ impl ResultsRegistry {
 
     fn status_entry(&self, id: CallId) -> Option<Result<Arc<CallResult>, Arc<Notify>>> {
         match self.inner.lock().calls.get(&id)? {
-            Entry::Running(done) => Some(Err(done.clone())),
-            Entry::Finished(result) => Some(Ok(result.clone())),
+            Entry::Running(done, _) => Some(Err(done.clone())),
+            Entry::Finished(result, _) => Some(Ok(result.clone())),
         }
     }
 
@@ -232,7 +352,7 @@ mod tests {
     async fn waiters_wake_when_the_call_finishes() {
         let registry = registry(Duration::from_secs(60), 10, 1 << 20);
         assert!(registry.wait(1).await.is_none(), "unknown id");
-        registry.start(1);
+        registry.start(1, CallName::default());
         let waiter = tokio::spawn({
             let registry = registry.clone();
             async move { registry.wait(1).await }
@@ -258,14 +378,14 @@ mod tests {
     fn polls_do_not_consume_and_old_results_expire() {
         let registry = registry(Duration::from_secs(3600), 2, 1 << 20);
         assert!(matches!(registry.status(1), CallStatus::NotFound));
-        registry.start(1);
+        registry.start(1, CallName::default());
         assert!(matches!(registry.status(1), CallStatus::Running));
         registry.finish(result(1, 0), false);
         for _ in 0..3 {
             assert!(matches!(registry.status(1), CallStatus::Finished(_)));
         }
         for id in 2..=3 {
-            registry.start(id);
+            registry.start(id, CallName::default());
             registry.finish(result(id, 0), false);
         }
         assert!(matches!(registry.status(1), CallStatus::NotFound));
@@ -273,17 +393,72 @@ mod tests {
 
         let short = self::registry(Duration::ZERO, 10, 1 << 20);
         assert!(matches!(short.status(4), CallStatus::NotFound));
-        short.start(5);
+        short.start(5, CallName::default());
         short.finish(result(5, 0), false);
         std::thread::sleep(Duration::from_millis(2));
         assert!(matches!(short.status(5), CallStatus::NotFound));
     }
 
     #[test]
+    fn lists_newest_first_filtered_and_paged() {
+        let registry = registry(Duration::from_secs(3600), 100, 1 << 20);
+        let name = |user: &str, function: &str| CallName {
+            user: user.into(),
+            function: function.into(),
+        };
+        for id in 1..=10 {
+            let function = if id % 2 == 0 { "even" } else { "odd" };
+            registry.start(id, name("u", function));
+            if id <= 8 {
+                registry.finish(result(id, 0), false);
+            }
+        }
+        let ids = |filter: CallFilter| -> Vec<CallId> {
+            registry.list(&filter).iter().map(|r| r.id).collect()
+        };
+        let all = CallFilter {
+            limit: 100,
+            ..CallFilter::default()
+        };
+        assert_eq!(ids(all.clone()), (1..=10).rev().collect::<Vec<_>>());
+        let page = CallFilter {
+            limit: 3,
+            before: Some(9),
+            ..all.clone()
+        };
+        assert_eq!(ids(page), vec![8, 7, 6]);
+        let even = CallFilter {
+            function: Some("even".into()),
+            status: Some(RecordStatus::Success),
+            ..all.clone()
+        };
+        assert_eq!(ids(even), vec![8, 6, 4, 2]);
+        let running = CallFilter {
+            status: Some(RecordStatus::Running),
+            ..all.clone()
+        };
+        assert_eq!(ids(running), vec![10, 9]);
+        let other = CallFilter {
+            user: Some("v".into()),
+            ..all
+        };
+        assert!(ids(other).is_empty());
+        assert_eq!(
+            &*registry.list(&CallFilter {
+                limit: 1,
+                ..CallFilter::default()
+            })[0]
+                .name
+                .function,
+            "even"
+        );
+    }
+
+    #[test]
     fn retained_bytes_stay_within_the_budget() {
         let registry = registry(Duration::from_secs(3600), 1000, 1000);
         for id in 1..=10 {
-            registry.start(id);
+            registry.start(id, CallName::default());
             registry.finish(result(id, 300), false);
             assert!(registry.bytes() <= 1000, "{}", registry.bytes());
         }
@@ -296,10 +471,10 @@ mod tests {
     #[test]
     fn sync_results_go_before_unpolled_async_ones() {
         let registry = registry(Duration::from_secs(3600), 3, 1 << 20);
-        registry.start(1);
+        registry.start(1, CallName::default());
         registry.finish(result(1, 0), true);
         for id in 2..=100 {
-            registry.start(id);
+            registry.start(id, CallName::default());
             registry.finish(result(id, 0), false);
         }
         assert!(matches!(registry.status(1), CallStatus::Finished(_)));
@@ -307,7 +482,7 @@ mod tests {
         assert!(matches!(registry.status(98), CallStatus::NotFound));
         // Durable results alone still keep to the count, oldest first.
         for id in 101..=103 {
-            registry.start(id);
+            registry.start(id, CallName::default());
             registry.finish(result(id, 0), true);
         }
         assert!(matches!(registry.status(1), CallStatus::NotFound));

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use faasm_api::{ApiError, CallId, CallResult, CallStatus, Request};
+use faasm_scheduler::{CallFilter, CallRecord, RecordStatus};
 
 use crate::App;
 use crate::http::{ApiResponse, read_body, text};
@@ -18,6 +19,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/", post(invoke))
         .route("/ping", get(|| async { text("PONG") }))
         .route("/metrics", get(metrics))
+        .route("/calls", get(calls))
         .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
         .with_state(app)
 }
@@ -132,10 +134,100 @@ fn set_header(response: &mut Response, name: &'static str, value: i64) {
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let usage = app.scheduler.usage();
-    metrics::gauge!("faasm_queue_depth").set(app.scheduler.queue_depth() as f64);
-    metrics::gauge!("faasm_instances_in_use").set(usage.instances as f64);
-    metrics::gauge!("faasm_workers_in_use").set(usage.workers as f64);
-    metrics::gauge!("faasm_guest_memory_bytes").set(usage.guest_memory_bytes as f64);
-    metrics::gauge!("faasm_result_bytes").set(usage.result_bytes as f64);
-    text(app.metrics.render())
+    let gauges = [
+        ("faasm_calls_running", usage.workers as f64),
+        ("faasm_calls_waiting", app.scheduler.queue_depth() as f64),
+        ("faasm_instances_in_use", usage.instances as f64),
+        (
+            "faasm_memory_budget_used_bytes",
+            usage.guest_memory_bytes as f64,
+        ),
+        (
+            "faasm_memory_budget_bytes",
+            usage.guest_memory_limit_bytes as f64,
+        ),
+        ("faasm_state_local_bytes", app.state.used_bytes() as f64),
+        ("faasm_results_retained_bytes", usage.result_bytes as f64),
+    ];
+    for (name, value) in gauges {
+        metrics::gauge!(name).set(value);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+}
+
+/// `GET /calls` query parameters.
+#[derive(serde::Deserialize)]
+struct CallsQuery {
+    user: Option<String>,
+    function: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+    before: Option<CallId>,
+}
+
+const DEFAULT_CALLS_LIMIT: usize = 50;
+const MAX_CALLS_LIMIT: usize = 1000;
+
+/// Recent calls from the retained results, newest first: `{"calls": [...], "next_before"}`,
+/// where `next_before` (if more may follow) is the `before` of the next page.
+async fn calls(
+    State(app): State<App>,
+    query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        let error = ApiError::bad_request("Bad query: limit and before are numbers");
+        return ApiResponse { error, json: true }.into_response();
+    };
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => match RecordStatus::parse(text) {
+            Some(status) => Some(status),
+            None => {
+                let error = ApiError::bad_request("status is one of running, success, failed");
+                return ApiResponse { error, json: true }.into_response();
+            }
+        },
+    };
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_CALLS_LIMIT)
+        .clamp(1, MAX_CALLS_LIMIT);
+    let filter = CallFilter {
+        user: query.user.filter(|u| !u.is_empty()),
+        function: query.function.filter(|f| !f.is_empty()),
+        status,
+        before: query.before,
+        limit,
+    };
+    let records = app.scheduler.calls(&filter);
+    let next_before = (records.len() == limit)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let calls: Vec<serde_json::Value> = records.iter().map(record_json).collect();
+    axum::Json(serde_json::json!({ "calls": calls, "next_before": next_before })).into_response()
+}
+
+fn record_json(record: &CallRecord) -> serde_json::Value {
+    let mut json = serde_json::json!({
+        "id": record.id,
+        "user": &*record.name.user,
+        "function": &*record.name.function,
+        "status": record.status().as_str(),
+    });
+    if let Some(result) = &record.result {
+        let fields = serde_json::json!({
+            "return_value": result.return_value,
+            "error": result.error,
+            "timings": { "queued_us": result.timings.queued_us, "exec_us": result.timings.exec_us },
+            "output_bytes": result.output.len(),
+            "stdout_bytes": result.stdout.len(),
+        });
+        if let (Some(json), serde_json::Value::Object(fields)) = (json.as_object_mut(), fields) {
+            json.extend(fields);
+        }
+    }
+    json
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use faasm_scheduler::Scheduler;
 use faasm_state::LocalTier;
 use faasm_storage::ObjectStore;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 pub use listen::ConnectionLimits;
@@ -53,17 +53,76 @@ pub struct App {
     batches: Arc<planner::Batches>,
 }
 
+/// Installs the process's metrics recorder: Prometheus, every `_seconds` histogram with the
+/// buckets of [`SECONDS_BUCKETS`](faasm_scheduler::SECONDS_BUCKETS) (histograms, not
+/// summaries, so that hosts can be aggregated). Call it once, before the scheduler runs calls.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            faasm_scheduler::SECONDS_BUCKETS,
+        )?
+        .install_recorder()?;
+    describe_metrics();
+    Ok(handle)
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!("faasm_call_exec_seconds", "Time calls spent executing");
+    describe_histogram!(
+        "faasm_call_queued_seconds",
+        "Time calls waited for an instance and a worker"
+    );
+    describe_histogram!(
+        "faasm_call_latency_seconds",
+        "Time from a call's acceptance to its result"
+    );
+    describe_histogram!(
+        "faasm_cold_start_seconds",
+        "Time preparing modules (compiling or fetching compiled code) at upload or first call"
+    );
+    describe_counter!(
+        "faasm_calls_total",
+        "Calls by outcome: success, failed, timeout, memory, rejected"
+    );
+    describe_counter!("faasm_module_loads_total", "Modules loaded from storage");
+    describe_gauge!("faasm_calls_running", "Calls executing now (workers busy)");
+    describe_gauge!(
+        "faasm_calls_waiting",
+        "Accepted calls waiting for an instance"
+    );
+    describe_gauge!(
+        "faasm_instances_in_use",
+        "Instances (pool slots) held by calls"
+    );
+    describe_gauge!(
+        "faasm_memory_budget_used_bytes",
+        "Guest linear memory held by live calls"
+    );
+    describe_gauge!("faasm_memory_budget_bytes", "The guest memory budget");
+    describe_gauge!(
+        "faasm_state_local_bytes",
+        "State bytes held by this host's local tier"
+    );
+    describe_gauge!(
+        "faasm_results_retained_bytes",
+        "Output, stdout and error bytes of retained results"
+    );
+    describe_gauge!("faasm_build_info", "The build of this server (always 1)");
+    metrics::gauge!("faasm_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
 impl App {
-    /// Builds the app and installs its Prometheus recorder as the process's metrics recorder
-    /// (so there is one `App` per process).
+    /// Builds the app; `metrics` is the process's recorder (see [`install_metrics`]).
     pub fn new(
         scheduler: Arc<Scheduler>,
         store: Arc<dyn ObjectStore>,
         state: Arc<LocalTier>,
         limits: BodyLimits,
         body_timeout: std::time::Duration,
+        metrics: PrometheusHandle,
     ) -> anyhow::Result<Self> {
-        let metrics = PrometheusBuilder::new().install_recorder()?;
         Ok(Self {
             scheduler,
             store,
