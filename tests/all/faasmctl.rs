@@ -354,9 +354,9 @@ fn library_python_planner_and_in_flight_apps() {
     let broken = ctl.file("broken.py", b"def faasm_main():\n    return 1 // 0\n");
     ctl.server
         .upload("demo", "sleeper", &compile("tests/functions/sleeper.c"));
-    // An app that runs for a while, for GET_IN_FLIGHT_APPS.
+    // An app that runs for 30 s (longer than the test), for GET_IN_FLIGHT_APPS.
     let batch = json!({"appId": 31337, "user": "demo", "function": "sleeper", "messages": [
-        {"id": 1, "appId": 31337, "user": "demo", "function": "sleeper", "input_data": "NDAwMA=="},
+        {"id": 1, "appId": 31337, "user": "demo", "function": "sleeper", "input_data": "MzAwMDA="},
     ]});
     let execute = json!({"http_type": "EXECUTE_BATCH", "payload": batch.to_string()});
     let reply = ctl.server.post(execute.clone());
