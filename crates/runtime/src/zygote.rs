@@ -26,7 +26,7 @@
 //!
 //! The call limits (memory cap, timeout); WASI preview 1 with only the program name as argv
 //! and a call's environment (wasi-libc may read it into its own copy, which calls inherit);
-//! and the same preopened directories as a call, in the same order (see `files.rs`): `/` (a
+//! and the same preopened directories as a call, in the same order (`files::preopen_call_dirs`): `/` (a
 //! scratch directory, discarded), `faasm:` (the shared files, read-only: a zygote may load a
 //! model from them), `/dev` (empty) and `/etc`. wasi-libc looks the preopens up in a
 //! constructor, so the table it builds in the zygote is the one calls inherit: it must name
@@ -43,13 +43,13 @@ use std::path::Path;
 
 use wasmtime::{ExternType, Linker, Module, Store, Trap, UpdateDeadline, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
-use crate::files::FAASM_PREOPEN;
-use crate::guest_env::{self, ETC_PREOPEN};
+use crate::files::preopen_call_dirs;
+use crate::guest_env;
 use crate::limits::{MemoryCap, MemoryLimitExceeded};
 use crate::module::one_line;
 
@@ -171,16 +171,8 @@ impl Runtime {
             .envs(guest_env::c_env())
             .stdout(stdout.terminal(true))
             .stderr(stdout.terminal(true));
-        // Descriptors 3 to 6, named as in a call (files.rs).
-        for (host, guest, perms) in [
-            (&root, "/", FsPerms::ReadWrite),
-            (&shared, FAASM_PREOPEN, FsPerms::ReadOnly),
-            (&dev, "/dev", FsPerms::ReadOnly),
-            (&etc, ETC_PREOPEN, FsPerms::ReadOnly),
-        ] {
-            wasi.preopened_dir(host, guest, perms)
-                .map_err(|e| format!("preopening {guest}: {e:#}"))?;
-        }
+        // Descriptors 3 to 6, as in a call.
+        preopen_call_dirs(&mut wasi, &root, &shared, &dev, &etc).map_err(|e| format!("{e:#}"))?;
         let mut store = Store::new(
             &self.engine,
             ZygoteState {
