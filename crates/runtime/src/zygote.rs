@@ -41,7 +41,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use wasmtime::{ExternType, Linker, Module, Store, Trap, UpdateDeadline, Val};
+use wasmtime::{ExternType, Linker, Module, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
@@ -50,8 +50,9 @@ use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
 use crate::files::preopen_call_dirs;
 use crate::guest_env;
-use crate::limits::{MemoryCap, MemoryLimitExceeded};
+use crate::limits::MemoryCap;
 use crate::module::one_line;
+use crate::sandbox::{self, Sandboxed, Stopped};
 
 /// The export that marks a module as a Proto-Faaslet.
 pub(crate) const ZYGOTE_EXPORT: &str = "_faasm_zygote";
@@ -71,6 +72,12 @@ pub(crate) fn exported(module: &Module) -> bool {
 struct ZygoteState {
     wasi: WasiP1Ctx,
     memory_cap: MemoryCap,
+}
+
+impl Sandboxed for ZygoteState {
+    fn memory_cap(&mut self) -> &mut MemoryCap {
+        &mut self.memory_cap
+    }
 }
 
 /// Why a zygote could not produce a snapshot: a one-line reason for the uploader.
@@ -173,18 +180,11 @@ impl Runtime {
             .stderr(stdout.terminal(true));
         // Descriptors 3 to 6, as in a call.
         preopen_call_dirs(&mut wasi, &root, &shared, &dev, &etc).map_err(|e| format!("{e:#}"))?;
-        let mut store = Store::new(
-            &self.engine,
-            ZygoteState {
-                wasi: wasi.build_p1(),
-                memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
-            },
-        );
-        store.limiter(|state| &mut state.memory_cap);
-        // As for calls: yield at every epoch tick, so the timeout below can fire.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-        Ok((store, stdout))
+        let state = ZygoteState {
+            wasi: wasi.build_p1(),
+            memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
+        };
+        Ok((sandbox::store(&self.engine, state), stdout))
     }
 
     /// Instantiates `module` and runs its zygote under the call limits.
@@ -217,15 +217,14 @@ impl Runtime {
                     Some(I32Exit(code)) => Err(format!(
                         "exited with code {code} (a zygote must return, not exit)"
                     )),
-                    None => Err(describe(&err)),
+                    None => Err(Stopped::Failed(err).reason(&limits)),
                 },
             };
             wasmtime::Result::Ok(ended)
         };
-        match tokio::time::timeout(limits.timeout, run).await {
-            Err(_) => Err(format!("timed out after {:?}", limits.timeout)),
-            Ok(Ok(ended)) => ended,
-            Ok(Err(err)) => Err(describe(&err)),
+        match sandbox::within(&limits, run).await {
+            Ok(ended) => ended,
+            Err(stopped) => Err(stopped.reason(&limits)),
         }
     }
 }
@@ -262,18 +261,6 @@ fn last_line(stdout: &[u8]) -> Option<String> {
         short.push('…');
     }
     Some(short)
-}
-
-/// A one-line reason, in the words call errors use.
-fn describe(err: &wasmtime::Error) -> Failure {
-    let reason = if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
-        exceeded.to_string()
-    } else if let Some(trap) = err.downcast_ref::<Trap>() {
-        format!("trap: {trap}")
-    } else {
-        err.root_cause().to_string()
-    };
-    reason.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// Wizer's view of the zygote's instance: the instrumented module exports every memory and
