@@ -23,7 +23,7 @@
 //!
 //! # What a Python instance sees
 //!
-//! A call's usual filesystem (files.rs) plus the interpreter's library read-only at
+//! A call's usual filesystem (files/) plus the interpreter's library read-only at
 //! `/usr/local/lib`: the standard library zip (with numpy, pandas, ...) and `pyfaasm`. The
 //! environment and argv are fixed, because the snapshot was taken with them; `sys.argv` is
 //! set per call from the call's cmdline.
