@@ -1,4 +1,5 @@
-//! A real `redis-server` on a free loopback port, killed on drop (installed by `scripts/setup`),
+//! A real `redis-server` on a free loopback port, killed on drop (installed by `scripts/setup`;
+//! the one launcher: crates/state/tests/tiers.rs includes this file too),
 //! and a minimal RESP client to look at and change what faasm stored there.
 
 use std::io::{BufRead, BufReader, Write};

@@ -16,11 +16,15 @@
 //! Like the invoke bench, a batch of iterations runs inside one `block_on` of a
 //! current-thread tokio runtime.
 
+#[allow(dead_code)]
+#[path = "../tests/guests/mod.rs"]
+mod guests;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use faasm_runtime::{CallInput, CallLimits, FunctionModule, Runtime, RuntimeConfig};
+use faasm_runtime::{CallInput, CallLimits, FunctionModule, Runtime};
 
 /// Entries of the table (i32s: 256 KiB).
 const ENTRIES: u32 = 65536;
@@ -82,24 +86,7 @@ fn table_module(zygote: bool) -> String {
     )
 }
 
-/// Reads the whole input (growing memory to fit it) and sets it as the output.
-const ECHO: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read_input (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $size i32) (local $pages i32)
-    (local.set $size (call $read_input (i32.const 0) (i32.const 0)))
-    (local.set $pages
-      (i32.shr_u (i32.add (local.get $size) (i32.const 66559)) (i32.const 16)))
-    (if (i32.gt_u (local.get $pages) (memory.size))
-      (then
-        (if (i32.eq (memory.grow (i32.sub (local.get $pages) (memory.size))) (i32.const -1))
-          (then unreachable))))
-    (drop (call $read_input (i32.const 1024) (local.get $size)))
-    (call $write_output (i32.const 1024) (local.get $size))))
-"#;
+use guests::ECHO;
 
 struct Bench {
     runtime: Runtime,
@@ -110,16 +97,7 @@ struct Bench {
 impl Bench {
     fn new() -> Self {
         let cache = tempfile::tempdir().expect("temp dir");
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: cache.path().to_path_buf(),
-            limits: CallLimits::default(),
-            max_instances: 16,
-            memory_budget: 16 << 30,
-            shared_files_dir: cache.path().join("files"),
-            state: faasm_runtime::LocalTier::in_memory(),
-            python: None,
-        })
-        .expect("runtime");
+        let runtime = guests::runtime_in(cache.path(), CallLimits::default());
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -3,18 +3,17 @@
 //! interpreter with the function's snapshot mapped in), then its entry point.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use wasmtime::{Engine, Instance, Store, Trap, TypedFunc, UpdateDeadline};
-use wasmtime_wasi::I32Exit;
+use wasmtime::{Engine, Instance, Store, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
-use crate::limits::{MemoryBudgetExhausted, MemoryCap, MemoryLimitExceeded};
+use crate::limits::MemoryCap;
 use crate::python::PythonCall;
-use crate::{CallHost, CallLimits, Entry, FunctionModule, Runtime};
+use crate::sandbox::{self, Sandboxed, Stopped, classify_error};
+use crate::{CallHost, Entry, FunctionModule, Runtime};
 
 /// What a call is given.
 #[derive(Clone, Default)]
@@ -56,6 +55,12 @@ pub(crate) struct CallState {
     pub state: crate::host::state::StateSession,
     /// What the Python runner is doing, in an instance of the interpreter.
     pub python: Option<PythonCall>,
+}
+
+impl Sandboxed for CallState {
+    fn memory_cap(&mut self) -> &mut MemoryCap {
+        &mut self.memory_cap
+    }
 }
 
 /// The program name C guests see as `argv[0]`.
@@ -115,11 +120,11 @@ impl Runtime {
             }
         };
         let (return_value, error) = tokio::select! {
-            ended = tokio::time::timeout(limits.timeout, run) => match ended {
-                Err(_) => (1, Some(timed_out(limits.timeout))),
-                Ok(Ok(0)) => (0, None),
-                Ok(Ok(code)) => (code, Some(format!("Call failed (return value={code})"))),
-                Ok(Err(err)) => classify_error(&err, &limits),
+            ended = sandbox::within(&limits, run) => match ended {
+                Ok(0) => (0, None),
+                Ok(code) => (code, Some(format!("Call failed (return value={code})"))),
+                Err(Stopped::Failed(err)) => classify_error(&err, &limits),
+                Err(stopped) => (1, Some(format!("Call failed: {}", stopped.reason(&limits)))),
             },
             reason = cancelled => (1, Some(reason)),
         };
@@ -133,8 +138,7 @@ impl Runtime {
         }
     }
 
-    /// A store for one instance under the runtime's limits, yielding to the executor at every
-    /// epoch tick (so a busy guest shares its thread and a timeout around it can fire).
+    /// A store for one instance under the runtime's limits (see [`sandbox::store`]).
     pub(crate) fn new_store(&self, engine: &Engine, start: CallStart) -> Store<CallState> {
         let limits = self.config.limits;
         let state = CallState {
@@ -149,11 +153,7 @@ impl Runtime {
             state: crate::host::state::StateSession::new(self.config.state.clone()),
             python: start.python,
         };
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.memory_cap);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-        store
+        sandbox::store(engine, state)
     }
 }
 
@@ -184,47 +184,4 @@ fn table_function(
     function
         .typed::<(), i32>(&*store)
         .map_err(|_| wasmtime::format_err!("function table entry {index} is not an `int f(void)`"))
-}
-
-pub(crate) fn timed_out(timeout: Duration) -> String {
-    format!("Call failed: timed out after {}", format_duration(timeout))
-}
-
-pub(crate) fn classify_error(err: &wasmtime::Error, limits: &CallLimits) -> (i32, Option<String>) {
-    if let Some(exit) = err.downcast_ref::<I32Exit>() {
-        return match exit.0 {
-            0 => (0, None),
-            code => (code, Some(format!("Call failed (return value={code})"))),
-        };
-    }
-    let reason = if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
-        format!(
-            "{exceeded} ({})",
-            format_bytes(limits.memory_bytes.min(exceeded.limit))
-        )
-    } else if let Some(exhausted) = err.downcast_ref::<MemoryBudgetExhausted>() {
-        exhausted.to_string()
-    } else if let Some(trap) = err.downcast_ref::<Trap>() {
-        format!("trap: {trap}")
-    } else {
-        err.root_cause().to_string()
-    };
-    let one_line = reason.lines().next().unwrap_or_default().trim();
-    (1, Some(format!("Call failed: {one_line}")))
-}
-
-fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-fn format_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n => format!("{n} bytes"),
-    }
 }

@@ -18,6 +18,7 @@ mod limits;
 mod module;
 mod own_thread;
 mod python;
+mod sandbox;
 mod zygote;
 
 pub use call::{CallInput, CallOutcome};

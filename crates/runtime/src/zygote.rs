@@ -26,7 +26,7 @@
 //!
 //! The call limits (memory cap, timeout); WASI preview 1 with only the program name as argv
 //! and a call's environment (wasi-libc may read it into its own copy, which calls inherit);
-//! and the same preopened directories as a call, in the same order (see `files.rs`): `/` (a
+//! and the same preopened directories as a call, in the same order (`files::preopen_call_dirs`): `/` (a
 //! scratch directory, discarded), `faasm:` (the shared files, read-only: a zygote may load a
 //! model from them), `/dev` (empty) and `/etc`. wasi-libc looks the preopens up in a
 //! constructor, so the table it builds in the zygote is the one calls inherit: it must name
@@ -41,17 +41,18 @@
 use std::ops::Range;
 use std::path::Path;
 
-use wasmtime::{ExternType, Linker, Module, Store, Trap, UpdateDeadline, Val};
+use wasmtime::{ExternType, Linker, Module, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
-use crate::files::FAASM_PREOPEN;
-use crate::guest_env::{self, ETC_PREOPEN};
-use crate::limits::{MemoryCap, MemoryLimitExceeded};
+use crate::files::preopen_call_dirs;
+use crate::guest_env;
+use crate::limits::MemoryCap;
 use crate::module::one_line;
+use crate::sandbox::{self, Sandboxed, Stopped};
 
 /// The export that marks a module as a Proto-Faaslet.
 pub(crate) const ZYGOTE_EXPORT: &str = "_faasm_zygote";
@@ -71,6 +72,12 @@ pub(crate) fn exported(module: &Module) -> bool {
 struct ZygoteState {
     wasi: WasiP1Ctx,
     memory_cap: MemoryCap,
+}
+
+impl Sandboxed for ZygoteState {
+    fn memory_cap(&mut self) -> &mut MemoryCap {
+        &mut self.memory_cap
+    }
 }
 
 /// Why a zygote could not produce a snapshot: a one-line reason for the uploader.
@@ -171,28 +178,13 @@ impl Runtime {
             .envs(guest_env::c_env())
             .stdout(stdout.terminal(true))
             .stderr(stdout.terminal(true));
-        // Descriptors 3 to 6, named as in a call (files.rs).
-        for (host, guest, perms) in [
-            (&root, "/", FsPerms::ReadWrite),
-            (&shared, FAASM_PREOPEN, FsPerms::ReadOnly),
-            (&dev, "/dev", FsPerms::ReadOnly),
-            (&etc, ETC_PREOPEN, FsPerms::ReadOnly),
-        ] {
-            wasi.preopened_dir(host, guest, perms)
-                .map_err(|e| format!("preopening {guest}: {e:#}"))?;
-        }
-        let mut store = Store::new(
-            &self.engine,
-            ZygoteState {
-                wasi: wasi.build_p1(),
-                memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
-            },
-        );
-        store.limiter(|state| &mut state.memory_cap);
-        // As for calls: yield at every epoch tick, so the timeout below can fire.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-        Ok((store, stdout))
+        // Descriptors 3 to 6, as in a call.
+        preopen_call_dirs(&mut wasi, &root, &shared, &dev, &etc).map_err(|e| format!("{e:#}"))?;
+        let state = ZygoteState {
+            wasi: wasi.build_p1(),
+            memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
+        };
+        Ok((sandbox::store(&self.engine, state), stdout))
     }
 
     /// Instantiates `module` and runs its zygote under the call limits.
@@ -225,15 +217,14 @@ impl Runtime {
                     Some(I32Exit(code)) => Err(format!(
                         "exited with code {code} (a zygote must return, not exit)"
                     )),
-                    None => Err(describe(&err)),
+                    None => Err(Stopped::Failed(err).reason(&limits)),
                 },
             };
             wasmtime::Result::Ok(ended)
         };
-        match tokio::time::timeout(limits.timeout, run).await {
-            Err(_) => Err(format!("timed out after {:?}", limits.timeout)),
-            Ok(Ok(ended)) => ended,
-            Ok(Err(err)) => Err(describe(&err)),
+        match sandbox::within(&limits, run).await {
+            Ok(ended) => ended,
+            Err(stopped) => Err(stopped.reason(&limits)),
         }
     }
 }
@@ -270,18 +261,6 @@ fn last_line(stdout: &[u8]) -> Option<String> {
         short.push('…');
     }
     Some(short)
-}
-
-/// A one-line reason, in the words call errors use.
-fn describe(err: &wasmtime::Error) -> Failure {
-    let reason = if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
-        exceeded.to_string()
-    } else if let Some(trap) = err.downcast_ref::<Trap>() {
-        format!("trap: {trap}")
-    } else {
-        err.root_cause().to_string()
-    };
-    reason.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// Wizer's view of the zygote's instance: the instrumented module exports every memory and

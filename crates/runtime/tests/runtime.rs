@@ -3,6 +3,10 @@
 //! of SPEC §7, plus preparing modules (validation errors, the on-disk artefact cache) and the
 //! isolation of one call from the next.
 
+#[allow(dead_code)]
+#[path = "guests/mod.rs"]
+mod guests;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,25 +16,7 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------------------------------------
 // Guests
 
-/// Reads the whole input (growing memory to fit it) and sets it as the output.
-const ECHO: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read_input (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $size i32) (local $pages i32)
-    (local.set $size (call $read_input (i32.const 0) (i32.const 0)))
-    ;; pages needed for [1024, 1024 + size)
-    (local.set $pages
-      (i32.shr_u (i32.add (local.get $size) (i32.const 66559)) (i32.const 16)))
-    (if (i32.gt_u (local.get $pages) (memory.size))
-      (then
-        (if (i32.eq (memory.grow (i32.sub (local.get $pages) (memory.size))) (i32.const -1))
-          (then unreachable))))
-    (drop (call $read_input (i32.const 1024) (local.get $size)))
-    (call $write_output (i32.const 1024) (local.get $size))))
-"#;
+use guests::ECHO;
 
 /// Output: input size (u32 LE, from `read_input(_, 0)`), the count `read_input(buf, LEN)`
 /// returned (u32 LE), then the bytes it copied.
@@ -286,16 +272,7 @@ struct Fixture {
 
 fn runtime_with(limits: CallLimits) -> Fixture {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: cache.path().to_path_buf(),
-        limits,
-        max_instances: 16,
-        memory_budget: 16 << 30,
-        shared_files_dir: cache.path().join("files"),
-        state: faasm_runtime::LocalTier::in_memory(),
-        python: None,
-    })
-    .expect("runtime");
+    let runtime = guests::runtime_in(cache.path(), limits);
     Fixture { runtime, cache }
 }
 

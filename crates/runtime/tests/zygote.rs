@@ -4,13 +4,15 @@
 //! snapshot is what the artefact cache keeps, so preparing the same bytes again (after a
 //! restart) does not run the zygote again.
 
+#[allow(dead_code)]
+#[path = "guests/mod.rs"]
+mod guests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use faasm_runtime::{
-    CallInput, CallLimits, CallOutcome, FunctionModule, PrepareError, Runtime, RuntimeConfig,
-};
+use faasm_runtime::{CallInput, CallLimits, CallOutcome, FunctionModule, PrepareError, Runtime};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
@@ -105,18 +107,7 @@ fn limits() -> CallLimits {
     }
 }
 
-fn runtime_in(cache: &std::path::Path, limits: CallLimits) -> Runtime {
-    Runtime::new(RuntimeConfig {
-        cache_dir: cache.to_path_buf(),
-        limits,
-        max_instances: 16,
-        memory_budget: 16 << 30,
-        shared_files_dir: cache.join("files"),
-        state: faasm_runtime::LocalTier::in_memory(),
-        python: None,
-    })
-    .expect("runtime")
-}
+use guests::runtime_in;
 
 fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("valid WAT")

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use faasm_api::ApiError;
 use faasm_runtime::{FunctionModule, PrepareError, Runtime, module_hash};
 use faasm_storage::{Listing, Object, ObjectStore};
+
+use crate::storage_error;
 use parking_lot::{Mutex, RwLock};
 
 use crate::telemetry::CallMetrics;
@@ -100,12 +102,18 @@ impl FunctionRegistry {
         metrics: Arc<CallMetrics>,
     ) -> Result<Self, ApiError> {
         let mut artefacts = Artefacts::default();
-        for user in store.users(Listing::Functions)? {
-            for function in store.list(Listing::Functions, &user)? {
-                if let Some(wasm) = store.get(Object::Function {
-                    user: &user,
-                    function: &function,
-                })? {
+        for user in store.users(Listing::Functions).map_err(storage_error)? {
+            for function in store
+                .list(Listing::Functions, &user)
+                .map_err(storage_error)?
+            {
+                if let Some(wasm) = store
+                    .get(Object::Function {
+                        user: &user,
+                        function: &function,
+                    })
+                    .map_err(storage_error)?
+                {
                     artefacts.set(&user, &function, Some(module_hash(&wasm)));
                 }
             }
@@ -161,7 +169,8 @@ impl FunctionRegistry {
             let (user, function) = (owned_user.as_str(), owned_function.as_str());
             let loading = std::time::Instant::now();
             let bytes = store
-                .get(kind.object(user, function))?
+                .get(kind.object(user, function))
+                .map_err(storage_error)?
                 .ok_or_else(|| kind.not_found(user, function))?;
             metrics::counter!("faasm_module_loads_total").increment(1);
             let prepared = kind.prepare(&runtime, user, function, &bytes);
@@ -211,7 +220,9 @@ impl FunctionRegistry {
                 (PrepareError::Unavailable(reason), _) => ApiError::Unavailable(reason),
                 (PrepareError::Cache(err), _) => ApiError::Internal(err.to_string()),
             })?;
-            store.put(kind.object(user, function), &bytes)?;
+            store
+                .put(kind.object(user, function), &bytes)
+                .map_err(storage_error)?;
             Ok(module)
         })
         .await?;
@@ -232,7 +243,10 @@ impl FunctionRegistry {
 
     /// Removes a function; `false` if there was none.
     pub fn delete(&self, kind: FunctionKind, user: &str, function: &str) -> Result<bool, ApiError> {
-        let deleted = self.store.delete(kind.object(user, function))?;
+        let deleted = self
+            .store
+            .delete(kind.object(user, function))
+            .map_err(storage_error)?;
         self.track(kind, user, function, None);
         if let Some(functions) = self.modules(kind).write().get_mut(user) {
             functions.remove(function);

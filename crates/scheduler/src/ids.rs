@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use faasm_api::{ApiError, CallId};
 use faasm_storage::{Object, ObjectStore};
+
+use crate::storage_error;
 use parking_lot::Mutex;
 
 const RECORD: Object<'static> = Object::Meta("next-call-id");
@@ -22,7 +24,7 @@ pub(crate) struct CallIds {
 
 impl CallIds {
     pub fn open(store: Arc<dyn ObjectStore>) -> Result<Self, ApiError> {
-        let first = match store.get(RECORD)? {
+        let first = match store.get(RECORD).map_err(storage_error)? {
             None => 1,
             Some(bytes) => std::str::from_utf8(&bytes)
                 .ok()
@@ -46,7 +48,9 @@ impl CallIds {
         let mut reserved = self.reserved_until.load(Ordering::Acquire);
         while reserved <= id {
             reserved += BLOCK;
-            self.store.put(RECORD, reserved.to_string().as_bytes())?;
+            self.store
+                .put(RECORD, reserved.to_string().as_bytes())
+                .map_err(storage_error)?;
             self.reserved_until.store(reserved, Ordering::Release);
         }
         Ok(id)

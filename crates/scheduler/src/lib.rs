@@ -37,6 +37,15 @@ pub use results::{CallFilter, CallName, CallRecord, RecordStatus, Retention};
 pub use telemetry::{OTHER, Outcome, SECONDS_BUCKETS};
 pub use tree::TreeLimits;
 
+/// What a storage failure means to a client: a shared-file path that clashes with an existing
+/// file or directory is a conflict (409), anything else an internal error (500).
+pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
+    match err {
+        faasm_storage::StorageError::Clash { .. } => ApiError::Conflict(err.to_string()),
+        faasm_storage::StorageError::Io(_) => ApiError::Internal(err.to_string()),
+    }
+}
+
 use admission::Admission;
 use ids::CallIds;
 use results::ResultsRegistry;

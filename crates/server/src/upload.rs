@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use faasm_api::{ApiError, FilePath, StateKey, validate_name};
-use faasm_scheduler::FunctionKind;
+use faasm_scheduler::{FunctionKind, storage_error};
 use faasm_storage::{Listing, Object};
 
 use crate::App;
@@ -88,7 +88,8 @@ async fn get_function(
             user: &user,
             function: &function,
         })
-    })?;
+    })
+    .map_err(storage_error)?;
     bytes_or_404(found, || format!("Function {user}/{function} not found"))
 }
 
@@ -112,7 +113,10 @@ async fn list_python(State(app): State<App>, Path(user): Path<String>) -> Reply 
 
 fn list(app: &App, listing: Listing, user: &str) -> Reply {
     validate_name("user", user)?;
-    Ok(axum::Json(blocking(|| app.store.list(listing, user))?).into_response())
+    Ok(
+        axum::Json(blocking(|| app.store.list(listing, user)).map_err(storage_error)?)
+            .into_response(),
+    )
 }
 
 async fn put_python(
@@ -141,7 +145,8 @@ async fn get_python(
             user: &user,
             function: &function,
         })
-    })?;
+    })
+    .map_err(storage_error)?;
     bytes_or_404(found, || {
         format!("Python function {user}/{function} not found")
     })
@@ -215,18 +220,18 @@ fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {
 async fn put_file(State(app): State<App>, headers: HeaderMap, body: Body) -> Reply {
     let path = file_path(&headers)?;
     let contents = read_body(&headers, body, app.limits.upload, app.body_timeout).await?;
-    blocking(|| app.store.put(Object::File(&path), &contents))?;
+    blocking(|| app.store.put(Object::File(&path), &contents)).map_err(storage_error)?;
     ok("Shared file uploaded\n")
 }
 
 async fn get_file(State(app): State<App>, headers: HeaderMap) -> Reply {
     let path = file_path(&headers)?;
-    let found = blocking(|| app.store.get(Object::File(&path)))?;
+    let found = blocking(|| app.store.get(Object::File(&path))).map_err(storage_error)?;
     bytes_or_404(found, || format!("File {} not found", path.as_str()))
 }
 
 async fn delete_file(State(app): State<App>, headers: HeaderMap) -> Reply {
     let path = file_path(&headers)?;
-    let existed = blocking(|| app.store.delete(Object::File(&path)))?;
+    let existed = blocking(|| app.store.delete(Object::File(&path))).map_err(storage_error)?;
     deleted(existed, || format!("File {}", path.as_str()))
 }

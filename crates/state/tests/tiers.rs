@@ -1,7 +1,10 @@
 //! The global tiers behave alike (memory, embedded, a real Redis), and the local tier pulls,
 //! pushes and locks as SPEC §8 says: checked through a global tier that records every call.
 
-mod common;
+/// The one `redis-server` launcher, shared with the end-to-end tests.
+#[allow(dead_code)]
+#[path = "../../../tests/all/redis.rs"]
+mod redis;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -98,13 +101,13 @@ async fn embedded_tier_conformance() {
 
 #[tokio::test]
 async fn redis_tier_conformance() {
-    let redis = common::RedisServer::start();
+    let redis = redis::Redis::start();
     conformance(&RedisTier::connect(&redis.url()).await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn redis_tier_honours_the_database_of_the_url() {
-    let redis = common::RedisServer::start();
+    let redis = redis::Redis::start();
     let db3 = RedisTier::connect(&format!("{}/3", redis.url()))
         .await
         .unwrap();
@@ -421,7 +424,7 @@ async fn write_lock_excludes_on_one_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_write_lock_is_exclusive_across_hosts() {
-    let redis = common::RedisServer::start();
+    let redis = redis::Redis::start();
     let host = || async {
         LocalTier::new(
             Arc::new(RedisTier::connect(&redis.url()).await.unwrap()),
@@ -441,7 +444,7 @@ async fn redis_write_lock_is_exclusive_across_hosts() {
 
 #[test]
 fn redis_lease_of_a_dead_holder_expires() {
-    let redis = common::RedisServer::start();
+    let redis = redis::Redis::start();
     let url = redis.url();
     let k = key("k");
     // A "host" that takes the lease and dies without releasing it.

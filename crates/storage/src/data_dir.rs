@@ -13,9 +13,8 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use faasm_api::ApiError;
 
-use crate::{Listing, Object, ObjectStore};
+use crate::{Listing, Object, ObjectStore, StorageError};
 
 pub struct DataDir {
     root: PathBuf,
@@ -68,27 +67,26 @@ impl DataDir {
     }
 }
 
-fn io_error(object: Object<'_>, err: std::io::Error) -> ApiError {
+fn io_error(object: Object<'_>, err: std::io::Error) -> StorageError {
     match (object, err.kind()) {
         // A shared file where a directory must go, or the other way round.
         (Object::File(path), ErrorKind::NotADirectory | ErrorKind::IsADirectory)
         | (Object::File(path), ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty) => {
-            ApiError::Conflict(format!(
-                "FilePath {:?} clashes with an existing file or directory",
-                path.as_str()
-            ))
+            StorageError::Clash {
+                path: path.as_str().to_owned(),
+            }
         }
-        _ => ApiError::Internal(format!("storage: {err}")),
+        _ => StorageError::Io(err),
     }
 }
 
 impl ObjectStore for DataDir {
-    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), ApiError> {
+    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), StorageError> {
         self.write_atomically(&self.path(object), bytes)
             .map_err(|e| io_error(object, e))
     }
 
-    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, ApiError> {
+    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, StorageError> {
         match fs::read(self.path(object)) {
             Ok(bytes) => Ok(Some(bytes.into())),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
@@ -100,7 +98,7 @@ impl ObjectStore for DataDir {
         }
     }
 
-    fn delete(&self, object: Object<'_>) -> Result<bool, ApiError> {
+    fn delete(&self, object: Object<'_>) -> Result<bool, StorageError> {
         match fs::remove_file(self.path(object)) {
             Ok(()) => Ok(true),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
@@ -111,12 +109,12 @@ impl ObjectStore for DataDir {
         }
     }
 
-    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError> {
+    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, StorageError> {
         let (dir, extension) = listing_dir(listing);
         let entries = match fs::read_dir(self.root.join(dir).join(user)) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(ApiError::Internal(format!("storage: {e}"))),
+            Err(e) => return Err(StorageError::Io(e)),
         };
         let mut names: Vec<String> = entries
             .filter_map(|entry| {
@@ -129,10 +127,9 @@ impl ObjectStore for DataDir {
         Ok(names)
     }
 
-    fn users(&self, listing: Listing) -> Result<Vec<String>, ApiError> {
+    fn users(&self, listing: Listing) -> Result<Vec<String>, StorageError> {
         let (dir, _) = listing_dir(listing);
-        let entries = fs::read_dir(self.root.join(dir))
-            .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+        let entries = fs::read_dir(self.root.join(dir))?;
         let mut users: Vec<String> = entries
             .filter_map(|entry| {
                 let entry = entry.ok()?;
@@ -191,7 +188,7 @@ mod tests {
         let ab = FilePath::new("a/b").unwrap();
         store.put(Object::File(&a), b"file").unwrap();
         let err = store.put(Object::File(&ab), b"x").unwrap_err();
-        assert_eq!(err.status_code(), 409, "{err}");
+        assert!(matches!(err, StorageError::Clash { .. }), "{err}");
         assert_eq!(store.get(Object::File(&ab)).unwrap(), None);
     }
 }

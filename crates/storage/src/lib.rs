@@ -9,7 +9,7 @@ mod data_dir;
 pub use data_dir::DataDir;
 
 use bytes::Bytes;
-use faasm_api::{ApiError, FilePath, StateKey};
+use faasm_api::{FilePath, StateKey};
 
 /// One stored object, named by already-validated parts.
 #[derive(Debug, Clone, Copy)]
@@ -33,16 +33,28 @@ pub enum Listing {
     Python,
 }
 
+/// Why storage failed. Callers decide what it means to their own callers (the scheduler maps
+/// it to an HTTP status).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A shared file where a directory must go, or the other way round.
+    #[error("FilePath {path:?} clashes with an existing file or directory")]
+    Clash { path: String },
+    /// The storage medium failed.
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Where uploaded objects live.
 pub trait ObjectStore: Send + Sync + 'static {
     /// Stores `bytes` under `object`, replacing any earlier value atomically.
-    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), ApiError>;
+    fn put(&self, object: Object<'_>, bytes: &[u8]) -> Result<(), StorageError>;
     /// The stored bytes, or `None` if nothing is stored.
-    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, ApiError>;
+    fn get(&self, object: Object<'_>) -> Result<Option<Bytes>, StorageError>;
     /// Removes the object; `false` if there was none.
-    fn delete(&self, object: Object<'_>) -> Result<bool, ApiError>;
+    fn delete(&self, object: Object<'_>) -> Result<bool, StorageError>;
     /// The names stored for `user`, sorted.
-    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, ApiError>;
+    fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, StorageError>;
     /// The users that have objects of `listing`, sorted.
-    fn users(&self, listing: Listing) -> Result<Vec<String>, ApiError>;
+    fn users(&self, listing: Listing) -> Result<Vec<String>, StorageError>;
 }

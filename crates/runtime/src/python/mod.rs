@@ -23,7 +23,7 @@
 //!
 //! # What a Python instance sees
 //!
-//! A call's usual filesystem (files.rs) plus the interpreter's library read-only at
+//! A call's usual filesystem (files/) plus the interpreter's library read-only at
 //! `/usr/local/lib`: the standard library zip (with numpy, pandas, ...) and `pyfaasm`. The
 //! environment and argv are fixed, because the snapshot was taken with them; `sys.argv` is
 //! set per call from the call's cmdline.
@@ -40,10 +40,11 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Instance, InstancePre, Store};
 
-use crate::call::{CallStart, CallState, classify_error, timed_out};
+use crate::call::{CallStart, CallState};
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
 use crate::guest_env;
+use crate::sandbox::{self, Stopped, classify_error};
 use crate::{Entry, FunctionModule, PrepareError, Runtime, engine, host};
 use image::MemoryImage;
 use interpreter::DataSegments;
@@ -484,13 +485,15 @@ impl Runtime {
                 let turned = turn(&mut store, &instance, source).await?;
                 wasmtime::Result::Ok((instance, turned))
             };
-            let (instance, turned) = match tokio::time::timeout(limits.timeout, run).await {
-                Err(_) => return Err(failed(timed_out(limits.timeout))),
-                Ok(Err(err)) => {
+            let (instance, turned) = match sandbox::within(&limits, run).await {
+                Ok(ran) => ran,
+                Err(Stopped::Failed(err)) => {
                     let (_, reason) = classify_error(&err, &limits);
                     return Err(failed(reason.unwrap_or_default()));
                 }
-                Ok(Ok(ran)) => ran,
+                Err(stopped) => {
+                    return Err(failed(format!("Call failed: {}", stopped.reason(&limits))));
+                }
             };
             let result = store
                 .data_mut()
