@@ -17,17 +17,8 @@ use bytes::Bytes;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use faasm_runtime::{CallInput, CallLimits, FunctionModule, Runtime, RuntimeConfig};
 
-const WAT_ECHO: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (local.set $n (call $read (i32.const 0) (i32.const 0)))
-    (drop (call $read (i32.const 1024) (local.get $n)))
-    (call $write (i32.const 1024) (local.get $n))))
-"#;
+/// Copies the call's input to its output.
+const WAT_ECHO: &str = include_str!("echo.wat");
 
 /// `faasm cc -O2` of a source in the repository, as a user compiles it.
 fn compile(source: &str, out_dir: &Path) -> Vec<u8> {

@@ -30,17 +30,8 @@ const PARENT: &str = r#"
       (br_if $again (i32.lt_u (local.get $i) (i32.const 100))))))
 "#;
 
-const ECHO: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (local.set $n (call $read (i32.const 0) (i32.const 0)))
-    (drop (call $read (i32.const 1024) (local.get $n)))
-    (call $write (i32.const 1024) (local.get $n))))
-"#;
+/// Copies the call's input to its output.
+const ECHO: &str = include_str!("../../../benches/echo.wat");
 
 fn scheduler(dir: &std::path::Path, executor: tokio::runtime::Handle) -> Arc<Scheduler> {
     let runtime = Runtime::new(RuntimeConfig {

@@ -185,9 +185,7 @@ impl Batches {
             "messageResults": results,
         }))
     }
-}
 
-impl Batches {
     /// Answers the planner's other requests.
     pub fn command(&self, scheduler: &Scheduler, command: PlannerCommand, host: &str) -> Value {
         match command {

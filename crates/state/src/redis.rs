@@ -112,8 +112,8 @@ impl RedisTier {
     /// Runs `cmd`, once more if the connection was lost: the connection manager reconnects
     /// after a failure, so the retry waits for that instead of failing a call on a Redis that
     /// is back. (A command whose connection dropped after Redis applied it runs twice; every
-    /// command here but `RPUSH` is idempotent, and an append twice needs a Redis crash in
-    /// between.)
+    /// command here but the append script is idempotent, and an append twice needs the
+    /// connection to drop between Redis applying it and answering.)
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         let mut connection = self.connection();
         match cmd.query_async(&mut connection).await {

@@ -133,14 +133,4 @@ fn compile_c(name: &str, source: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Copies the call's input to its output.
-const ECHO_WAT: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (local.set $n (call $read (i32.const 0) (i32.const 0)))
-    (drop (call $read (i32.const 1024) (local.get $n)))
-    (call $write (i32.const 1024) (local.get $n))))
-"#;
+const ECHO_WAT: &str = include_str!("../../../benches/echo.wat");
