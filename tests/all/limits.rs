@@ -220,7 +220,7 @@ fn guests_together_stay_within_the_host_memory_budget() {
 
 #[test]
 fn state_copies_stay_within_the_local_budget() {
-    let server = Server::start(&["--state-budget", "3MiB", "--max-state-value", "2MiB"]);
+    let server = Server::start(&["--state-budget", "4MiB", "--max-state-value", "2MiB"]);
     server.upload("demo", "ops", &compile("tests/functions/state_ops.c"));
     let op = |input: &str| server.call("demo", "ops", input);
     // A ranged read of a huge new key is refused by the value cap, not allocated.
@@ -229,14 +229,15 @@ fn state_copies_stay_within_the_local_budget() {
         text.contains("exceeds the limit of 2097152 bytes"),
         "{text}"
     );
-    // Unpushed (dirty) copies hold the budget; clean ones would be evicted.
+    // Unpushed (dirty) copies hold the user's share (3/4 of the budget); clean ones would be
+    // evicted.
     for key in ["a", "b", "c"] {
         let reply = op(&format!("write_offset {key} 1048576 0 x none"));
         assert_eq!(reply.text(), "ok", "{key}");
     }
     let text = op("write_offset d 1048576 0 x none").text();
     assert!(
-        text.contains("local state tier's budget of 3145728 bytes"),
+        text.contains("local state tier's budget of 4194304 bytes"),
         "{text}"
     );
     // Pushing makes them clean: now a new copy evicts the oldest instead of failing.

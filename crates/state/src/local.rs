@@ -9,7 +9,8 @@
 //! The copies' bytes together stay within a budget ([`LocalTier::new`]): before a copy grows,
 //! the bytes are reserved, evicting the least recently used clean copies of other keys (ones
 //! with nothing to push; a later read pulls them again) if needed; if that is not enough, the
-//! operation fails with [`StateError::Budget`]. Keys whose copies are empty and unused leave
+//! operation fails with [`StateError::Budget`]. One user's copies hold at most three quarters
+//! of the budget, so a user whose copies are all dirty cannot leave another none. Keys whose copies are empty and unused leave
 //! the table at the same time, so it does not grow with every key ever touched.
 
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ pub struct LocalTier {
     /// Bytes of all copies together at most.
     budget: usize,
     /// Bytes the copies hold now.
-    used: Mutex<usize>,
+    used: Mutex<Usage>,
     /// Ticks of use, for least-recently-used eviction.
     clock: AtomicU64,
     /// The largest value a copy may hold.
@@ -47,6 +48,19 @@ impl std::fmt::Debug for LocalTier {
         f.debug_struct("LocalTier")
             .field("values", &self.values.lock().len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Bytes the copies hold, in all and per user.
+#[derive(Default)]
+struct Usage {
+    total: usize,
+    per_user: HashMap<String, usize>,
+}
+
+impl Usage {
+    fn of(&self, user: &str) -> usize {
+        self.per_user.get(user).copied().unwrap_or(0)
     }
 }
 
@@ -78,7 +92,7 @@ impl LocalTier {
             global,
             values: Mutex::default(),
             budget: limits.budget,
-            used: Mutex::new(0),
+            used: Mutex::default(),
             clock: AtomicU64::new(0),
             max_value: limits.max_value.min(MAX_VALUE_BYTES),
             max_appended: limits.max_appended,
@@ -92,20 +106,24 @@ impl LocalTier {
 
     /// Bytes the copies on this host hold now.
     pub fn used_bytes(&self) -> usize {
-        *self.used.lock()
+        self.used.lock().total
     }
 
     /// Reserves `bytes` more for the copy of `growing`, evicting other keys' clean copies,
     /// least recently used first, if the budget is short.
     fn reserve(&self, bytes: usize, growing: &KeyValue) -> Result<()> {
-        if self.try_reserve(bytes) {
+        let user = growing.user.as_str();
+        if self.try_reserve(bytes, user) {
             return Ok(());
         }
+        // Past its own share, a user can only make room from its own copies.
+        let over_share = self.used.lock().of(user).saturating_add(bytes) > self.user_share();
         let mut others: Vec<Arc<KeyValue>> = self
             .values
             .lock()
             .values()
             .filter(|v| !std::ptr::eq(Arc::as_ptr(v), growing))
+            .filter(|v| !over_share || v.user == user)
             .cloned()
             .collect();
         others.sort_by_key(|v| v.last_used.load(Ordering::Relaxed));
@@ -116,10 +134,10 @@ impl LocalTier {
                 && copy.is_clean()
                 && copy.charged > 0
             {
-                self.release(copy.charged);
+                self.release(copy.charged, &value.user);
                 *copy = Copy::default();
                 copy.touch();
-                if self.try_reserve(bytes) {
+                if self.try_reserve(bytes, user) {
                     reserved = true;
                     break;
                 }
@@ -130,26 +148,44 @@ impl LocalTier {
             return Ok(());
         }
         Err(StateError::Budget(format!(
-            "the local state tier's budget of {} bytes cannot hold {bytes} more bytes \
-             (its other copies are in use or not yet pushed)",
-            self.budget
+            "the local state tier's budget of {} bytes ({} for one user) cannot hold {bytes} \
+             more bytes for user {user} (its other copies are in use or not yet pushed)",
+            self.budget,
+            self.user_share()
         )))
     }
 
-    fn try_reserve(&self, bytes: usize) -> bool {
-        let mut used = self.used.lock();
-        match used.checked_add(bytes) {
-            Some(total) if total <= self.budget => {
-                *used = total;
-                true
-            }
-            _ => false,
-        }
+    /// What one user's copies may hold together.
+    fn user_share(&self) -> usize {
+        self.budget - self.budget / 4
     }
 
-    fn release(&self, bytes: usize) {
+    fn try_reserve(&self, bytes: usize, user: &str) -> bool {
         let mut used = self.used.lock();
-        *used = used.saturating_sub(bytes);
+        let fits = used
+            .total
+            .checked_add(bytes)
+            .is_some_and(|t| t <= self.budget)
+            && used
+                .of(user)
+                .checked_add(bytes)
+                .is_some_and(|u| u <= self.user_share());
+        if fits {
+            used.total += bytes;
+            *used.per_user.entry(user.to_owned()).or_default() += bytes;
+        }
+        fits
+    }
+
+    fn release(&self, bytes: usize, user: &str) {
+        let mut used = self.used.lock();
+        used.total = used.total.saturating_sub(bytes);
+        if let Some(held) = used.per_user.get_mut(user) {
+            *held = held.saturating_sub(bytes);
+            if *held == 0 {
+                used.per_user.remove(user);
+            }
+        }
     }
 
     /// Forgets keys whose copies hold nothing and that nobody else holds (`candidates` are
@@ -215,7 +251,7 @@ impl LocalTier {
             .cloned();
         if let Some(value) = value {
             let mut copy = value.copy.lock().await;
-            self.release(copy.charged);
+            self.release(copy.charged, user);
             *copy = Copy::default();
             copy.touch();
         }
@@ -286,7 +322,7 @@ impl KeyValue {
         if len > copy.charged {
             tier.reserve(len - copy.charged, self)?;
         } else {
-            tier.release(copy.charged - len);
+            tier.release(copy.charged - len, &self.user);
         }
         copy.charged = len;
         Ok(())

@@ -483,7 +483,7 @@ fn redis_lease_of_a_dead_holder_expires() {
 async fn copies_stay_within_the_budget_evicting_clean_ones_first() {
     let global: Arc<dyn GlobalTier> = Arc::new(MemoryTier::new());
     let limits = LocalLimits {
-        budget: 100,
+        budget: 120,
         max_value: 80,
         max_appended: 10,
     };
@@ -525,4 +525,16 @@ async fn copies_stay_within_the_budget_evicting_clean_ones_first() {
     // Deleting the key gives its bytes back.
     local.delete_global("u", &key("c")).await.unwrap();
     assert_eq!(local.used_bytes(), 0);
+    // One user's copies hold at most 3/4 of the budget (90), so a user whose copies are all
+    // dirty leaves the rest to others.
+    local.delete_global("u", &key("a")).await.unwrap();
+    let big = local.value("u", &key("big"));
+    big.access().await.replace(&[3; 80]).unwrap();
+    global.set("v", &key("small"), &[4; 40]).await.unwrap();
+    let small = local.value("v", &key("small"));
+    small.access().await.load_whole(0).await.unwrap();
+    assert_eq!(local.used_bytes(), 120);
+    let more = local.value("u", &key("more"));
+    let err = more.access().await.replace(&[5; 20]).unwrap_err();
+    assert!(err.to_string().contains("for user u"), "{err}");
 }
