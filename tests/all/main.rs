@@ -3,6 +3,7 @@
 
 mod chaining;
 mod cli;
+mod cluster;
 mod compat_c;
 mod faasmctl;
 mod files;

@@ -5,4 +5,7 @@
 //!
 //! Every Redis key this crate uses is named in [`keys`], so the layout is readable in one place.
 
+mod calls;
 pub mod keys;
+
+pub use calls::{ClusterConfig, RedisCalls};

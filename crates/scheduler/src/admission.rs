@@ -65,6 +65,8 @@ pub(crate) struct Turn {
 pub(crate) struct Admission {
     config: AdmissionConfig,
     state: Mutex<State>,
+    /// Signalled whenever an instance is given back.
+    released: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -103,6 +105,7 @@ impl Admission {
                 free_workers: config.workers,
                 ..State::default()
             }),
+            released: tokio::sync::Notify::new(),
             config,
         })
     }
@@ -200,12 +203,24 @@ impl Admission {
         state.held -= 1;
         state.user(user).held -= 1;
         state.dispatch(&self.config);
+        drop(state);
+        self.released.notify_waiters();
     }
 
     fn release_worker(&self) {
         let mut state = self.state.lock();
         state.free_workers += 1;
         state.dispatch(&self.config);
+    }
+
+    /// Instances nobody holds or waits for now.
+    pub fn free_instances(&self) -> usize {
+        self.state.lock().free_instances
+    }
+
+    /// Resolves the next time an instance is given back.
+    pub async fn instance_released(&self) {
+        self.released.notified().await
     }
 
     /// Instances held and workers busy, for metrics.

@@ -41,6 +41,12 @@ pub struct StoredResult {
 #[error("call journal: {0}")]
 pub struct JournalError(String);
 
+impl JournalError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 fn journal_error(err: impl std::fmt::Display) -> JournalError {
     JournalError(err.to_string())
 }
