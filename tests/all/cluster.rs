@@ -168,3 +168,17 @@ fn the_calls_of_a_killed_host_run_again_elsewhere() {
     let rerun: u64 = hosts.iter().map(|h| calls_run(h, "sleeper")).sum();
     assert!(rerun >= 50, "only {rerun} calls ran again");
 }
+
+#[test]
+fn a_chained_fan_out_spreads_over_hosts() {
+    let redis = Redis::start();
+    let hosts = hosts(&redis, 3, &["--max-instances", "3", "--workers", "1"]);
+    let fanout = compile("tests/functions/chain_named_fanout.c");
+    for host in &hosts {
+        host.upload("demo", "fanout", &fanout);
+    }
+    let reply = hosts[0].post(json!({"user": "demo", "function": "fanout", "input_data": "12"}));
+    assert_eq!((reply.status, reply.text().as_str()), (200, "12 of 12"));
+    let elsewhere = calls_run(&hosts[1], "sleeper") + calls_run(&hosts[2], "sleeper");
+    assert!(elsewhere > 0, "every child ran on the parent's host");
+}

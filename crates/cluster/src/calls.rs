@@ -445,6 +445,35 @@ impl Cluster for RedisCalls {
         })
     }
 
+    fn requeue(&self, call: QueuedCall) -> BoxFuture<'_, Result<(), JournalError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let entry = shared.claims.lock().remove(&call.id);
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if let Some(entry) = &entry {
+                pipe.cmd("XACK")
+                    .arg(keys::CALLS)
+                    .arg(keys::GROUP)
+                    .arg(entry)
+                    .ignore()
+                    .cmd("XDEL")
+                    .arg(keys::CALLS)
+                    .arg(entry)
+                    .ignore();
+            }
+            pipe.cmd("XADD")
+                .arg(keys::CALLS)
+                .arg("*")
+                .arg(keys::CALL_FIELD)
+                .arg(encode(&call))
+                .ignore();
+            pipe.query_async::<()>(&mut shared.connection())
+                .await
+                .map_err(redis_error)
+        })
+    }
+
     fn reclaim(&self) -> BoxFuture<'_, Result<Vec<QueuedCall>, JournalError>> {
         Box::pin(async move {
             let shared = &self.shared;

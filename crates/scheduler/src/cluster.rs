@@ -44,6 +44,8 @@ pub trait Cluster: Send + Sync {
         max: usize,
         wait: Duration,
     ) -> BoxFuture<'_, Result<Vec<QueuedCall>, JournalError>>;
+    /// Gives back a call this host claimed, to the end of the queue.
+    fn requeue(&self, call: QueuedCall) -> BoxFuture<'_, Result<(), JournalError>>;
     /// Claims calls whose host stopped renewing them; their `attempts` counts the run about
     /// to start.
     fn reclaim(&self) -> BoxFuture<'_, Result<Vec<QueuedCall>, JournalError>>;

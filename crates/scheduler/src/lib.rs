@@ -256,8 +256,13 @@ impl Scheduler {
                 }
                 match claims.take(room, Duration::from_secs(1)).await {
                     Ok(calls) => {
+                        let mut passed = false;
                         for queued in calls {
-                            scheduler.resume(queued, "its host stopped").await;
+                            passed |= !scheduler.run_claimed(&claims, queued).await;
+                        }
+                        if passed {
+                            // Let a host with room for those users take them first.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     }
                     Err(err) => {
@@ -274,8 +279,13 @@ impl Scheduler {
                 every.tick().await;
                 match cluster.reclaim().await {
                     Ok(calls) => {
+                        if !calls.is_empty() {
+                            tracing::warn!(
+                                calls = calls.len(),
+                                "re-running calls whose host stopped"
+                            );
+                        }
                         for queued in calls {
-                            tracing::warn!(id = queued.id, "re-running a call its host left");
                             scheduler.resume(queued, "its host stopped").await;
                         }
                     }
@@ -283,6 +293,26 @@ impl Scheduler {
                 }
             }
         });
+    }
+
+    /// Runs a call claimed from the queue, or puts it back for another host when its user
+    /// has no room here (so that a caller here awaiting it cannot hold what it needs).
+    /// Returns whether it runs here.
+    async fn run_claimed(self: &Arc<Self>, cluster: &Arc<dyn Cluster>, queued: QueuedCall) -> bool {
+        if self.admission.admits_now(&queued.call.user, true) {
+            self.resume(queued, "its host stopped").await;
+            return true;
+        }
+        let id = queued.id;
+        if let Err(err) = cluster.requeue(queued).await {
+            tracing::warn!(id, "putting a call back in the queue: {err}");
+        }
+        false
+    }
+
+    /// Whether this host can start a call of `user` at once.
+    fn has_room(&self, user: &str, root: bool) -> bool {
+        self.room() > 0 && self.admission.admits_now(user, root)
     }
 
     /// Instances free now that no accepted call is already waiting for.
@@ -304,7 +334,7 @@ impl Scheduler {
         let accepted = Instant::now();
         let module = self.module(&call).await?;
         if let Some(cluster) = &self.cluster
-            && (durable || self.room() == 0)
+            && (durable || !self.has_room(&call.user, true))
         {
             return self.submit_shared(cluster, call, durable).await;
         }
@@ -346,10 +376,10 @@ impl Scheduler {
             call,
             attempts: 1,
         };
-        let take = self.room() > 0;
+        let take = self.has_room(&queued.call.user, true);
         let claimed = cluster.enqueue(queued, take).await;
         if let Some(claimed) = claimed.map_err(journal_error)? {
-            self.resume(claimed, "its host stopped").await;
+            self.run_claimed(cluster, claimed).await;
         }
         let (done, receiver) = oneshot::channel();
         if !durable {
@@ -398,8 +428,9 @@ impl Scheduler {
         });
     }
 
-    /// Starts a chained call of `parent`'s tree; a refusal starts nothing.
-    fn start_child(
+    /// Starts a chained call of `parent`'s tree; a refusal starts nothing. On a deployment, a
+    /// named call this host has no room for goes to the queue, and any host may run it.
+    async fn start_child(
         self: &Arc<Self>,
         parent: &CallSession,
         module: Arc<FunctionModule>,
@@ -416,6 +447,17 @@ impl Scheduler {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
         self.results.start(id, call_name(&call));
+        if let Some(cluster) = &self.cluster
+            && matches!(entry, Entry::Main)
+            && !self.has_room(&call.user, false)
+        {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            let tree = parent.tree.clone();
+            return self
+                .start_elsewhere(cluster, tree, handle, id, call)
+                .await
+                .map(|()| handle);
+        }
         self.spawn(Launch {
             tree: parent.tree.clone(),
             handle,
@@ -428,6 +470,42 @@ impl Scheduler {
             accepted,
         });
         Ok(handle)
+    }
+
+    /// Queues chained call `id` for any host, and settles it in its tree here when it ends.
+    async fn start_elsewhere(
+        self: &Arc<Self>,
+        cluster: &Arc<dyn Cluster>,
+        tree: Arc<CallTree>,
+        handle: CallHandle,
+        id: CallId,
+        call: CallRequest,
+    ) -> Result<(), String> {
+        let queued = QueuedCall {
+            id,
+            call,
+            attempts: 1,
+        };
+        if let Err(err) = cluster.enqueue(queued, false).await {
+            let result = failed(id, format!("Call failed: {err}"));
+            tree.finished(handle);
+            self.results.finish(Arc::new(result), false);
+            return Err(err.to_string());
+        }
+        let (scheduler, cluster) = (self.clone(), cluster.clone());
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.executor.spawn(async move {
+            let result = match cluster.wait(id).await {
+                Ok(result) => result,
+                Err(err) => Arc::new(failed(id, format!("Call failed: {err}"))),
+            };
+            tree.finished(handle);
+            scheduler.results.finish(result, false);
+            if scheduler.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                scheduler.idle.notify_waiters();
+            }
+        });
+        Ok(())
     }
 
     /// Counts a call as waiting for an instance, or refuses it when the queue is full.
