@@ -331,7 +331,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let metrics = faasm_server::install_metrics().context("installing the metrics recorder")?;
     let call_lease = seconds(args.call_lease, Duration::from_secs(10), "--call-lease")?;
-    let result_ttl = config.retention.ttl;
+    let retention = config.retention;
     tokio.block_on(async move {
         let upload = tokio::net::TcpListener::bind(upload_addr)
             .await
@@ -352,7 +352,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 let cluster = ClusterConfig {
                     host: host_name.clone(),
                     lease: call_lease,
-                    result_ttl,
+                    retention,
                 };
                 let (scheduler, name) = (this_host.clone(), host_name.clone());
                 let advertise = move || {

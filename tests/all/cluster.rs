@@ -182,3 +182,22 @@ fn a_chained_fan_out_spreads_over_hosts() {
     let elsewhere = calls_run(&hosts[1], "sleeper") + calls_run(&hosts[2], "sleeper");
     assert!(elsewhere > 0, "every child ran on the parent's host");
 }
+
+#[test]
+fn results_in_redis_keep_to_the_retention() {
+    let redis = Redis::start();
+    let hosts = hosts(&redis, 2, &["--max-results", "5"]);
+    let ids: Vec<u64> = (0..12)
+        .map(|i| {
+            let id = post_async(&hosts[0], "echo", &format!("result {i}"));
+            finished(&hosts[1], id, Duration::from_secs(20));
+            id
+        })
+        .collect();
+    let kept = redis.command(&[b"ZCARD", b"faasm:results"]);
+    assert_eq!(kept, crate::redis::Resp::Int(5));
+    let oldest = hosts[1].post(json!({"id": ids[0], "status": true}));
+    assert_eq!(oldest.status, 404, "{}", oldest.text());
+    let newest = finished(&hosts[1], ids[11], Duration::from_secs(5));
+    assert_eq!(newest, "SUCCESS: result 11");
+}

@@ -29,7 +29,7 @@ use std::time::Duration;
 use faasm_api::{CallId, CallResult, CallStatus};
 use faasm_scheduler::{
     BoxFuture, CallQueue, Cluster, HostInfo, IdBlocks, JournalError, QueuedCall, ResultStore,
-    StoredResult,
+    Retention, StoredResult, now_ms,
 };
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -47,9 +47,38 @@ pub struct ClusterConfig {
     pub host: String,
     /// How long a claim lasts unless renewed; a dead host's calls run again after it.
     pub lease: Duration,
-    /// How long results (and RUNNING markers) are kept in Redis.
-    pub result_ttl: Duration,
+    /// How long, how many and how many bytes of results the deployment keeps in Redis (a
+    /// RUNNING marker lasts as long as a result would).
+    pub retention: Retention,
 }
+
+/// Records a result unless its id has one (KEYS[1]), indexes it by finish time (KEYS[2], a
+/// sorted set) with its size (KEYS[3], a hash that also holds the `total`), then forgets the
+/// expired results and the oldest while more than ARGV[5] results or ARGV[6] bytes are kept.
+/// ARGV: 1 value, 2 ttl in s, 3 id, 4 now in ms, 5 max results, 6 max bytes, 7 ttl in ms,
+/// 8 the prefix of result keys.
+const RECORD_RESULT: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+local size = string.len(ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], size)
+local total = redis.call('HINCRBY', KEYS[3], 'total', size)
+local function forget(id)
+  local bytes = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('DEL', ARGV[8] .. id)
+  total = redis.call('HINCRBY', KEYS[3], 'total', -bytes)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[7]))) do
+  forget(id)
+end
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) or total > tonumber(ARGV[6]) do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if not oldest then break end
+  forget(oldest)
+end
+return 1";
 
 /// Renews the caller's own pending entries (ARGV[3..]) of stream KEYS[1], group ARGV[1],
 /// consumer ARGV[2]; entries another host has reclaimed meanwhile are left to it.
@@ -164,6 +193,10 @@ impl Shared {
         self.connection.clone()
     }
 
+    fn ttl_seconds(&self) -> u64 {
+        self.config.retention.ttl.as_secs().max(1)
+    }
+
     async fn create_group(&self) -> Result<(), String> {
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -208,13 +241,21 @@ impl Shared {
                     continue;
                 }
                 Write::Result(id, bytes) => {
-                    let ttl = self.config.result_ttl.as_secs().max(1);
-                    pipe.cmd("SET")
+                    let retention = &self.config.retention;
+                    pipe.cmd("EVAL")
+                        .arg(RECORD_RESULT)
+                        .arg(3)
                         .arg(keys::result(id))
+                        .arg(keys::RESULTS_BY_TIME)
+                        .arg(keys::RESULT_SIZES)
                         .arg(bytes)
-                        .arg("NX")
-                        .arg("EX")
-                        .arg(ttl)
+                        .arg(self.ttl_seconds())
+                        .arg(id)
+                        .arg(now_ms())
+                        .arg(retention.max_results)
+                        .arg(retention.max_bytes)
+                        .arg(retention.ttl.as_millis() as u64)
+                        .arg(keys::result(""))
                         .ignore();
                 }
                 Write::Done(id, entry) => {
@@ -391,7 +432,7 @@ impl Cluster for RedisCalls {
     ) -> BoxFuture<'_, Result<Option<QueuedCall>, JournalError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let ttl = shared.config.result_ttl.as_secs().max(1);
+            let ttl = shared.ttl_seconds();
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .cmd("SET")

@@ -23,8 +23,13 @@ pub const DONE: &str = "faasm:done";
 /// Names of the hosts that have advertised themselves (some may be gone).
 pub const HOSTS: &str = "faasm:hosts";
 
+/// Ids of the retained results by finish time (a sorted set, scores in ms), for retention.
+pub const RESULTS_BY_TIME: &str = "faasm:results";
+/// Bytes of each retained result by id, and their `total`.
+pub const RESULT_SIZES: &str = "faasm:result-sizes";
+
 /// An accepted call's result, once it has one (postcard `StoredResult`; expires).
-pub fn result(id: CallId) -> String {
+pub fn result(id: impl std::fmt::Display) -> String {
     format!("faasm:result:{id}")
 }
 

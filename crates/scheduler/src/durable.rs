@@ -236,7 +236,7 @@ impl ResultStore for EmbeddedJournal {
 }
 
 /// Now, in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

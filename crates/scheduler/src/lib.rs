@@ -32,7 +32,7 @@ use tokio::sync::{Notify, oneshot};
 pub use admission::AdmissionConfig;
 pub use cluster::{Cluster, HostInfo};
 pub use durable::{
-    CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult,
+    CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult, now_ms,
 };
 pub use faasm_runtime::BoxFuture;
 pub use functions::{FunctionKind, FunctionRegistry};
