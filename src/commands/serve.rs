@@ -15,7 +15,8 @@ use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
-use faasm_storage::DataDir;
+use faasm_cluster::store::ClusterStore;
+use faasm_storage::{DataDir, ObjectStore};
 use serde::Deserialize;
 
 /// Every setting of `faasm serve`. As flags and env vars all are optional, so that a value
@@ -40,7 +41,8 @@ pub struct ServeArgs {
     #[arg(long, env = "FAASM_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state tier
-    /// [default: none; state lives in the data directory].
+    /// and the store of functions, Python functions and shared files (docs/cluster.md)
+    /// [default: none; all of them live in the data directory].
     #[arg(long, env = "FAASM_REDIS", value_name = "URL")]
     redis: Option<String>,
     /// Wall-clock limit of one call, in seconds (fractions allowed) [default: 60].
@@ -247,10 +249,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scratch_bytes: bytes(args.max_scratch, 256 << 20),
     };
     let data_dir = args.data_dir.unwrap_or_else(|| "faasm-data".into());
-    let store = Arc::new(
-        DataDir::open(&data_dir)
-            .with_context(|| format!("opening data directory {}", data_dir.display()))?,
-    );
+    let (store, cluster_store, shared_files_dir) =
+        upload_store(args.redis.as_deref(), &data_dir)?;
     let ram = machine_ram();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -267,8 +267,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits,
         max_instances,
         memory_budget: bytes(args.memory_budget, ram / 2),
-        // DataDir's layout: shared files live under `files/`.
-        shared_files_dir: data_dir.join("files"),
+        shared_files_dir,
         state: state.clone(),
         python: Some(PythonConfig::with_dist_dir(args.python_dir)),
     })
@@ -325,6 +324,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config,
             guest_handle,
         )?;
+        if let Some(cluster_store) = cluster_store {
+            cluster_store
+                .watch(scheduler.clone())
+                .await
+                .context("following the cluster's store changes")?;
+        }
         let recovered = scheduler.recover().await?;
         if recovered > 0 {
             tracing::info!(
@@ -450,6 +455,28 @@ fn machine_ram() -> u64 {
             Some(kib << 10)
         })
         .unwrap_or(4 << 30)
+}
+
+/// Where uploads live: the data directory, or with `--redis` the store every host shares
+/// (crates/cluster/src/store.rs), which keeps this host's own records in the data directory and
+/// its copy of the shared files under `<data-dir>/cluster`. Returns the store, the shared one
+/// to follow once the scheduler exists, and the directory guests read shared files from.
+fn upload_store(
+    redis: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<ClusterStore>>, PathBuf)> {
+    let own = DataDir::open(data_dir)
+        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let Some(url) = redis else {
+        let shared_files_dir = own.files_dir();
+        return Ok((Arc::new(own), None, shared_files_dir));
+    };
+    let store = Arc::new(
+        ClusterStore::open(url, own, &data_dir.join("cluster"))
+            .with_context(|| format!("opening the function store in Redis at {url}"))?,
+    );
+    let shared_files_dir = store.shared_files_dir();
+    Ok((store.clone(), Some(store), shared_files_dir))
 }
 
 /// This host's local state tier, in front of Redis if given, else of the data directory.

@@ -6,3 +6,4 @@
 //! Every Redis key this crate uses is named in [`keys`], so the layout is readable in one place.
 
 pub mod keys;
+pub mod store;
