@@ -2,6 +2,7 @@
 //! toolchain through `faasm cc`.
 
 mod chaining;
+mod cluster_store;
 mod cli;
 mod compat_c;
 mod faasmctl;
