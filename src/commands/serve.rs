@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytesize::ByteSize;
+use faasm_cluster::store::ClusterStore;
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
-use faasm_cluster::store::ClusterStore;
 use faasm_storage::{DataDir, ObjectStore};
 use serde::Deserialize;
 
@@ -249,8 +249,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scratch_bytes: bytes(args.max_scratch, 256 << 20),
     };
     let data_dir = args.data_dir.unwrap_or_else(|| "faasm-data".into());
-    let (store, cluster_store, shared_files_dir) =
-        upload_store(args.redis.as_deref(), &data_dir)?;
+    let (store, cluster_store, shared_files_dir) = upload_store(args.redis.as_deref(), &data_dir)?;
     let ram = machine_ram();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -98,7 +98,10 @@ fn an_upload_on_one_host_runs_on_every_host() {
     let wasm_sha = sha256_hex(&compile("examples/c/hello.c"));
     assert_eq!(
         redis_keys(&redis, "faasm:blob:*"),
-        [format!("faasm:blob:{wasm_sha}:0"), format!("faasm:blob:{wasm_sha}:refs")]
+        [
+            format!("faasm:blob:{wasm_sha}:0"),
+            format!("faasm:blob:{wasm_sha}:refs")
+        ]
     );
 }
 
@@ -201,11 +204,20 @@ fn shared_files_written_on_one_host_are_read_by_guests_on_another() {
     assert_eq!(put_file(&b, "big.bin", &large).status, 200);
     assert_eq!(file_request(&a, Method::GET, "big.bin").body, large);
     let sha = sha256_hex(&large);
-    assert_eq!(redis_keys(&redis, &format!("faasm:blob:{sha}:*")).len(), 3 + 1);
+    assert_eq!(
+        redis_keys(&redis, &format!("faasm:blob:{sha}:*")).len(),
+        3 + 1
+    );
 
     // A delete on B is a 404 on A, and A's guests no longer see the file.
-    assert_eq!(file_request(&b, Method::DELETE, "data/sub/nested.txt").status, 200);
-    assert_eq!(file_request(&a, Method::GET, "data/sub/nested.txt").status, 404);
+    assert_eq!(
+        file_request(&b, Method::DELETE, "data/sub/nested.txt").status,
+        200
+    );
+    assert_eq!(
+        file_request(&a, Method::GET, "data/sub/nested.txt").status,
+        404
+    );
     eventually("the delete in A's guests", || {
         let seen = shared(&a);
         match seen.get("nested") {

@@ -84,7 +84,13 @@ impl Server {
     ) -> Server {
         let any_port = format!("{ip}:0");
         let mut child = Command::new(FAASM)
-            .args(["serve", "--upload-addr", &any_port, "--invoke-addr", &any_port])
+            .args([
+                "serve",
+                "--upload-addr",
+                &any_port,
+                "--invoke-addr",
+                &any_port,
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)

@@ -2,9 +2,10 @@
 //! toolchain through `faasm cc`.
 
 mod chaining;
-mod cluster_store;
 mod cli;
+mod cluster_store;
 mod compat_c;
+mod deploy;
 mod faasmctl;
 mod files;
 mod harness;

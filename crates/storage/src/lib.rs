@@ -9,8 +9,8 @@ mod data_dir;
 pub use data_dir::DataDir;
 
 use bytes::Bytes;
-use sha2::Digest;
 use faasm_api::{FilePath, StateKey};
+use sha2::Digest;
 
 /// One stored object, named by already-validated parts.
 #[derive(Debug, Clone, Copy)]
