@@ -249,7 +249,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scratch_bytes: bytes(args.max_scratch, 256 << 20),
     };
     let data_dir = args.data_dir.unwrap_or_else(|| "faasm-data".into());
-    let (store, cluster_store, shared_files_dir) = upload_store(args.redis.as_deref(), &data_dir)?;
+    let uploads = upload_store(args.redis.as_deref(), &data_dir)?;
+    let store = uploads.store;
     let ram = machine_ram();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -266,7 +267,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits,
         max_instances,
         memory_budget: bytes(args.memory_budget, ram / 2),
-        shared_files_dir,
+        shared_files_dir: uploads.shared_files_dir,
         state: state.clone(),
         python: Some(PythonConfig::with_dist_dir(args.python_dir)),
     })
@@ -323,7 +324,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config,
             guest_handle,
         )?;
-        if let Some(cluster_store) = cluster_store {
+        if let Some(cluster_store) = uploads.cluster {
             cluster_store
                 .watch(scheduler.clone())
                 .await
@@ -456,26 +457,37 @@ fn machine_ram() -> u64 {
         .unwrap_or(4 << 30)
 }
 
-/// Where uploads live: the data directory, or with `--redis` the store every host shares
+/// Where uploads live.
+struct Uploads {
+    store: Arc<dyn ObjectStore>,
+    /// The store every host shares, to follow once the scheduler exists.
+    cluster: Option<Arc<ClusterStore>>,
+    /// Where guests read shared files from.
+    shared_files_dir: PathBuf,
+}
+
+/// The data directory, or with `--redis` the store every host shares
 /// (crates/cluster/src/store.rs), which keeps this host's own records in the data directory and
-/// its copy of the shared files under `<data-dir>/cluster`. Returns the store, the shared one
-/// to follow once the scheduler exists, and the directory guests read shared files from.
-fn upload_store(
-    redis: Option<&str>,
-    data_dir: &Path,
-) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<ClusterStore>>, PathBuf)> {
+/// its copy of the shared files under `<data-dir>/cluster`.
+fn upload_store(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Uploads> {
     let own = DataDir::open(data_dir)
         .with_context(|| format!("opening data directory {}", data_dir.display()))?;
     let Some(url) = redis else {
-        let shared_files_dir = own.files_dir();
-        return Ok((Arc::new(own), None, shared_files_dir));
+        return Ok(Uploads {
+            shared_files_dir: own.files_dir(),
+            store: Arc::new(own),
+            cluster: None,
+        });
     };
-    let store = Arc::new(
+    let cluster = Arc::new(
         ClusterStore::open(url, own, &data_dir.join("cluster"))
             .with_context(|| format!("opening the function store in Redis at {url}"))?,
     );
-    let shared_files_dir = store.shared_files_dir();
-    Ok((store.clone(), Some(store), shared_files_dir))
+    Ok(Uploads {
+        shared_files_dir: cluster.shared_files_dir(),
+        store: cluster.clone(),
+        cluster: Some(cluster),
+    })
 }
 
 /// This host's local state tier, in front of Redis if given, else of the data directory.
