@@ -4,7 +4,9 @@
 mod chaining;
 mod cli;
 mod cluster;
+mod cluster_store;
 mod compat_c;
+mod deploy;
 mod faasmctl;
 mod files;
 mod harness;

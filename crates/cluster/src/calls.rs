@@ -196,6 +196,23 @@ impl Shared {
         self.connection.clone()
     }
 
+    /// Sends `pipe`, once more if the connection was lost (Redis restarted): the connection
+    /// manager reconnects after a failure. A pipeline applied before its answer was lost runs
+    /// twice: at worst a call is queued twice, and runs twice with one result (at least once).
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, JournalError> {
+        let mut connection = self.connection();
+        match pipe.query_async(&mut connection).await {
+            Err(err) if err.is_connection_dropped() || err.is_io_error() => {
+                pipe.query_async(&mut connection).await
+            }
+            sent => sent,
+        }
+        .map_err(redis_error)
+    }
+
     fn ttl_seconds(&self) -> u64 {
         self.config.retention.ttl.as_secs().max(1)
     }
@@ -459,16 +476,11 @@ impl Cluster for RedisCalls {
                     .arg("STREAMS")
                     .arg(keys::CALLS)
                     .arg(">");
-                let (read,): (Option<StreamReadReply>,) = pipe
-                    .query_async(&mut shared.connection())
-                    .await
-                    .map_err(redis_error)?;
+                let (read,): (Option<StreamReadReply>,) = shared.send(&pipe).await?;
                 let entries = read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
                 Ok(shared.claim(entries.collect()).pop())
             } else {
-                pipe.query_async::<()>(&mut shared.connection())
-                    .await
-                    .map_err(redis_error)?;
+                shared.send::<()>(&pipe).await?;
                 Ok(None)
             }
         })
@@ -516,9 +528,7 @@ impl Cluster for RedisCalls {
                 .arg(keys::CALL_FIELD)
                 .arg(encode(&call))
                 .ignore();
-            pipe.query_async::<()>(&mut shared.connection())
-                .await
-                .map_err(redis_error)
+            shared.send(&pipe).await
         })
     }
 
@@ -569,14 +579,12 @@ impl Cluster for RedisCalls {
 
     fn status(&self, id: CallId) -> BoxFuture<'_, Result<CallStatus, JournalError>> {
         Box::pin(async move {
-            let (result, running): (Option<Vec<u8>>, bool) = redis::pipe()
-                .cmd("GET")
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET")
                 .arg(keys::result(id))
                 .cmd("EXISTS")
-                .arg(keys::running(id))
-                .query_async(&mut self.shared.connection())
-                .await
-                .map_err(redis_error)?;
+                .arg(keys::running(id));
+            let (result, running): (Option<Vec<u8>>, bool) = self.shared.send(&pipe).await?;
             Ok(match result {
                 Some(bytes) => {
                     let stored: StoredResult = decode(&bytes)?;
