@@ -211,3 +211,43 @@ fn calls_survive_a_redis_restart() {
         assert_eq!(text, format!("SUCCESS: after {i}"));
     }
 }
+
+#[test]
+fn one_users_backlog_does_not_hold_up_another_user() {
+    let redis = Redis::start();
+    let hosts = hosts(&redis, 2, &["--max-instances", "4", "--workers", "2"]);
+    hosts[0].upload("hog", "sleeper", &compile("tests/functions/sleeper.c"));
+    hosts[0].upload("fair", "echo", &compile("examples/c/echo.c"));
+    let hog: Vec<u64> = (0..60)
+        .map(|_| {
+            let reply = hosts[0].post(json!({
+                "user": "hog", "function": "sleeper", "input_data": "200", "async": true
+            }));
+            reply.text().parse().unwrap()
+        })
+        .collect();
+    let fair = hosts[1].post(json!({
+        "user": "fair", "function": "echo", "input_data": "my turn", "async": true
+    }));
+    let fair: u64 = fair.text().parse().unwrap();
+    assert_eq!(
+        finished(&hosts[0], fair, Duration::from_secs(60)),
+        "SUCCESS: my turn"
+    );
+    // The hog's calls are still queued behind it: the deployment's queue takes users in turn.
+    let unfinished = hog
+        .iter()
+        .filter(|id| {
+            let reply = hosts[1].post(json!({"id": id, "status": true}));
+            reply.text().starts_with("RUNNING")
+        })
+        .count();
+    assert!(
+        unfinished > 30,
+        "only {unfinished} of the hog's 60 calls were left"
+    );
+    for id in hog {
+        let text = finished(&hosts[1], id, Duration::from_secs(60));
+        assert!(text.starts_with("SUCCESS: "), "{text}");
+    }
+}

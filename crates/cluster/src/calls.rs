@@ -3,11 +3,12 @@
 //! `IdBlocks`).
 //!
 //! The protocol, in Redis terms (key names in [`keys`](crate::keys)):
-//! - **Accept**: one transaction sets the call's RUNNING marker and `XADD`s it to the stream;
-//!   a host with a free instance also `XREADGROUP`s one entry in the same transaction, so the
-//!   call it just accepted (or an older one still waiting) is already its own.
-//! - **Claim**: a host with free instances `XREADGROUP`s (blocking) as the consumer named after
-//!   itself. A claimed entry sits in the group's pending list; its idle time is the lease.
+//! - **Accept**: one script sets the call's RUNNING marker and `XADD`s it to its user's stream;
+//!   a host with a free instance also `XREADGROUP`s one entry of that stream in the same
+//!   script, so the call it just accepted (or an older one of the same user) is already its own.
+//! - **Claim**: a host with free instances `XREADGROUP`s (blocking) from every user's stream at
+//!   once, as the consumer named after itself, the same count from each: users take turns. A
+//!   claimed entry sits in its group's pending list; its idle time is the lease.
 //! - **Renew**: every third of the lease a host resets the idle time of the entries it still
 //!   owns (`XCLAIM ... JUSTID` through a script that checks the owner), and refreshes its
 //!   heartbeat key.
@@ -24,6 +25,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use faasm_api::{CallId, CallResult, CallStatus};
@@ -116,19 +118,59 @@ struct Shared {
     blocking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     /// Id blocks come through the synchronous [`IdBlocks`] trait (rarely: one per 10,000 ids).
     sync: Mutex<Option<redis::Connection>>,
-    /// Stream entry ids of the calls this host has claimed and not finished.
-    claims: Mutex<HashMap<CallId, String>>,
+    /// The calls this host has claimed and not finished.
+    claims: Mutex<HashMap<CallId, Claim>>,
     /// Callers waiting for calls that may finish on another host.
     waiters: Mutex<HashMap<CallId, Vec<oneshot::Sender<Arc<CallResult>>>>>,
     writes: mpsc::UnboundedSender<Write>,
+    /// Which user's stream [`Cluster::take`] lists first, in turn.
+    turn: AtomicUsize,
 }
+
+/// Where a claimed call sits in the queue.
+#[derive(Debug, Clone)]
+struct Claim {
+    /// Its user's stream.
+    stream: String,
+    entry: String,
+}
+
+impl Claim {
+    /// Acknowledges and deletes the entry.
+    fn remove(&self, pipe: &mut redis::Pipeline) {
+        pipe.cmd("XACK")
+            .arg(&self.stream)
+            .arg(keys::GROUP)
+            .arg(&self.entry)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&self.stream)
+            .arg(&self.entry)
+            .ignore();
+    }
+}
+
+/// Queues ARGV[3] (a call) on its user's stream KEYS[1] (creating the stream's group for a new
+/// user, ARGV[5], recorded in KEYS[2]) and sets its RUNNING marker KEYS[3] (ARGV[2] for ARGV[4]
+/// s); ARGV[7] names the entry's field. With ARGV[6] = 1, also reads the oldest unclaimed entry of that stream for consumer
+/// ARGV[2] of group ARGV[1], which it returns.
+const ENQUEUE: &str = r"
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+if redis.call('SADD', KEYS[2], ARGV[5]) == 1 then
+  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+end
+redis.call('XADD', KEYS[1], '*', ARGV[7], ARGV[3])
+if ARGV[6] == '1' then
+  return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+end
+return false";
 
 /// A write the writer task applies in order.
 enum Write {
     /// A result to record unless the id has one (the first result wins).
     Result(CallId, Vec<u8>),
     /// Call `id` is over: its entry (if this host claimed it) and marker go, waiters wake.
-    Done(CallId, Option<String>),
+    Done(CallId, Option<Claim>),
     /// Answered once everything before it is applied.
     Barrier(oneshot::Sender<()>),
 }
@@ -157,8 +199,8 @@ fn queued_call(entry: &StreamId) -> Result<QueuedCall, JournalError> {
 }
 
 impl RedisCalls {
-    /// Connects to `url`, creates the queue's consumer group if this is the first host, and
-    /// starts this host's writer, subscriber, lease renewal and heartbeat.
+    /// Connects to `url` and starts this host's writer, subscriber, lease renewal and
+    /// heartbeat.
     pub async fn connect(
         url: &str,
         config: ClusterConfig,
@@ -177,13 +219,9 @@ impl RedisCalls {
                 claims: Mutex::default(),
                 waiters: Mutex::default(),
                 writes,
+                turn: AtomicUsize::new(0),
             }),
         };
-        calls
-            .shared
-            .create_group()
-            .await
-            .map_err(anyhow::Error::msg)?;
         tokio::spawn(calls.shared.clone().write(queue));
         tokio::spawn(calls.shared.clone().subscribe());
         tokio::spawn(calls.shared.clone().renew(advertise));
@@ -217,34 +255,56 @@ impl Shared {
         self.config.retention.ttl.as_secs().max(1)
     }
 
-    async fn create_group(&self) -> Result<(), String> {
-        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(keys::CALLS)
-            .arg(keys::GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
+    /// The users whose streams hold queued calls (or did).
+    async fn queue_users(&self) -> Result<Vec<String>, JournalError> {
+        let mut users: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::QUEUE_USERS)
             .query_async(&mut self.connection())
-            .await;
-        match created {
-            Err(err) if err.code() != Some("BUSYGROUP") => Err(format!("redis: {err}")),
-            _ => Ok(()),
-        }
+            .await
+            .map_err(redis_error)?;
+        users.sort();
+        Ok(users)
     }
 
-    /// Records the claims of `entries` and decodes their calls; an entry that cannot be
-    /// decoded is dropped from the queue (it can never run).
-    fn claim(&self, entries: Vec<StreamId>) -> Vec<QueuedCall> {
-        let mut calls = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match queued_call(&entry) {
-                Ok(call) => {
-                    self.claims.lock().insert(call.id, entry.id);
-                    calls.push(call);
-                }
-                Err(err) => {
-                    tracing::error!("dropping a queued call: {err}");
-                    let _ = self.writes.send(Write::Done(0, Some(entry.id)));
+    /// Creates the consumer group of every user's stream that lacks one (after Redis lost
+    /// its data, the set of users and the groups go together, but not always at once).
+    async fn create_groups(&self) -> Result<(), JournalError> {
+        for user in self.queue_users().await? {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(keys::calls(&user))
+                .arg(keys::GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut self.connection())
+                .await;
+            match created {
+                Err(err) if err.code() != Some("BUSYGROUP") => return Err(redis_error(err)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the claims of the entries read from `streams` and decodes their calls; an
+    /// entry that cannot be decoded is dropped from the queue (it can never run).
+    fn claim(&self, streams: impl IntoIterator<Item = (String, Vec<StreamId>)>) -> Vec<QueuedCall> {
+        let mut calls = Vec::new();
+        for (stream, entries) in streams {
+            for entry in entries {
+                let claim = Claim {
+                    stream: stream.clone(),
+                    entry: entry.id.clone(),
+                };
+                match queued_call(&entry) {
+                    Ok(call) => {
+                        self.claims.lock().insert(call.id, claim);
+                        calls.push(call);
+                    }
+                    Err(err) => {
+                        tracing::error!("dropping a queued call: {err}");
+                        let _ = self.writes.send(Write::Done(0, Some(claim)));
+                    }
                 }
             }
         }
@@ -264,14 +324,9 @@ impl Shared {
                 match write {
                     Write::Barrier(done) => barriers.push(done),
                     Write::Result(id, bytes) => self.record_result(&mut pipe, id, bytes),
-                    Write::Done(id, entry) => {
-                        if let Some(entry) = &entry {
-                            pipe.cmd("XACK")
-                                .arg(keys::CALLS)
-                                .arg(keys::GROUP)
-                                .arg(entry)
-                                .ignore();
-                            pipe.cmd("XDEL").arg(keys::CALLS).arg(entry).ignore();
+                    Write::Done(id, claim) => {
+                        if let Some(claim) = &claim {
+                            claim.remove(&mut pipe);
                         }
                         pipe.cmd("DEL").arg(keys::running(id)).ignore();
                         pipe.cmd("HDEL").arg(keys::ATTEMPTS).arg(id).ignore();
@@ -377,7 +432,11 @@ impl Shared {
     }
 
     async fn renew_once(&self, info: &HostInfo) -> Result<(), JournalError> {
-        let entries: Vec<String> = self.claims.lock().values().cloned().collect();
+        let mut by_stream: HashMap<String, Vec<String>> = HashMap::new();
+        for claim in self.claims.lock().values() {
+            let entries = by_stream.entry(claim.stream.clone()).or_default();
+            entries.push(claim.entry.clone());
+        }
         let lease_ms = self.config.lease.as_millis() as u64;
         let mut connection = self.connection();
         let info = serde_json::to_string(info).expect("host info encodes");
@@ -395,9 +454,9 @@ impl Shared {
             .query_async::<()>(&mut connection)
             .await
             .map_err(redis_error)?;
-        if !entries.is_empty() {
+        for (stream, entries) in by_stream {
             redis::Script::new(RENEW)
-                .key(keys::CALLS)
+                .key(stream)
                 .arg(keys::GROUP)
                 .arg(&self.config.host)
                 .arg(entries)
@@ -428,24 +487,22 @@ impl Shared {
             *slot = None;
         }
         match read {
-            // The group went with Redis's data (a restart without persistence).
+            // A group went with Redis's data (a restart without persistence).
             Err(err) if err.code() == Some("NOGROUP") => {
-                self.create_group().await.map_err(JournalError::new)?;
+                self.create_groups().await?;
                 Ok(None)
             }
             other => other.map_err(redis_error),
         }
     }
+}
 
-    fn read_group(&self, count: usize) -> redis::Cmd {
-        let mut read = redis::cmd("XREADGROUP");
-        read.arg("GROUP")
-            .arg(keys::GROUP)
-            .arg(&self.config.host)
-            .arg("COUNT")
-            .arg(count);
-        read
-    }
+/// The entries of a stream read, by stream.
+fn entries(reply: Option<StreamReadReply>) -> impl Iterator<Item = (String, Vec<StreamId>)> {
+    reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .map(|k| (k.key, k.ids))
 }
 
 impl Cluster for RedisCalls {
@@ -456,36 +513,29 @@ impl Cluster for RedisCalls {
     ) -> BoxFuture<'_, Result<Option<QueuedCall>, JournalError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let ttl = shared.ttl_seconds();
+            let stream = keys::calls(&call.call.user);
             let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
+            pipe.cmd("EVAL")
+                .arg(ENQUEUE)
+                .arg(3)
+                .arg(&stream)
+                .arg(keys::QUEUE_USERS)
                 .arg(keys::running(call.id))
+                .arg(keys::GROUP)
                 .arg(&shared.config.host)
-                .arg("EX")
-                .arg(ttl)
-                .ignore()
-                .cmd("XADD")
-                .arg(keys::CALLS)
-                .arg("*")
-                .arg(keys::CALL_FIELD)
                 .arg(encode(&call))
-                .ignore();
-            if take {
-                pipe.add_command(shared.read_group(1))
-                    .arg("STREAMS")
-                    .arg(keys::CALLS)
-                    .arg(">");
-                let (read,): (Option<StreamReadReply>,) = shared.send(&pipe).await?;
-                let entries = read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-                Ok(shared.claim(entries.collect()).pop())
-            } else {
-                shared.send::<()>(&pipe).await?;
-                Ok(None)
-            }
+                .arg(shared.ttl_seconds())
+                .arg(&call.call.user)
+                .arg(u8::from(take))
+                .arg(keys::CALL_FIELD);
+            let (read,): (Option<StreamReadReply>,) = shared.send(&pipe).await?;
+            Ok(shared.claim(entries(read)).pop())
         })
     }
 
+    /// Reads from every user's stream at once, at most `max` calls and as many from each
+    /// user as the others (COUNT applies per stream), so one user's backlog does not hold up
+    /// another's calls.
     fn take(
         &self,
         max: usize,
@@ -493,37 +543,47 @@ impl Cluster for RedisCalls {
     ) -> BoxFuture<'_, Result<Vec<QueuedCall>, JournalError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let mut read = shared.read_group(max.max(1));
-            read.arg("BLOCK")
+            let mut users = shared.queue_users().await?;
+            if users.is_empty() {
+                tokio::time::sleep(wait).await;
+                return Ok(Vec::new());
+            }
+            // A different user first each time when there are more users than room.
+            let turn = shared.turn.fetch_add(1, Ordering::Relaxed) % users.len();
+            users.rotate_left(turn);
+            users.truncate(max.max(1));
+            let per_user = (max / users.len()).max(1);
+            let mut read = redis::cmd("XREADGROUP");
+            read.arg("GROUP")
+                .arg(keys::GROUP)
+                .arg(&shared.config.host)
+                .arg("COUNT")
+                .arg(per_user)
+                .arg("BLOCK")
                 .arg(wait.as_millis().max(1) as u64)
-                .arg("STREAMS")
-                .arg(keys::CALLS)
-                .arg(">");
+                .arg("STREAMS");
+            for user in &users {
+                read.arg(keys::calls(user));
+            }
+            for _ in &users {
+                read.arg(">");
+            }
             let reply = shared.blocking_read(&read).await?;
-            let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-            Ok(shared.claim(entries.collect()))
+            Ok(shared.claim(entries(reply)))
         })
     }
 
     fn requeue(&self, call: QueuedCall) -> BoxFuture<'_, Result<(), JournalError>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let entry = shared.claims.lock().remove(&call.id);
+            let claim = shared.claims.lock().remove(&call.id);
             let mut pipe = redis::pipe();
             pipe.atomic();
-            if let Some(entry) = &entry {
-                pipe.cmd("XACK")
-                    .arg(keys::CALLS)
-                    .arg(keys::GROUP)
-                    .arg(entry)
-                    .ignore()
-                    .cmd("XDEL")
-                    .arg(keys::CALLS)
-                    .arg(entry)
-                    .ignore();
+            if let Some(claim) = &claim {
+                claim.remove(&mut pipe);
             }
             pipe.cmd("XADD")
-                .arg(keys::CALLS)
+                .arg(keys::calls(&call.call.user))
                 .arg("*")
                 .arg(keys::CALL_FIELD)
                 .arg(encode(&call))
@@ -536,19 +596,24 @@ impl Cluster for RedisCalls {
         Box::pin(async move {
             let shared = &self.shared;
             let mut connection = shared.connection();
-            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(keys::CALLS)
-                .arg(keys::GROUP)
-                .arg(&shared.config.host)
-                .arg(shared.config.lease.as_millis() as u64)
-                .arg("0-0")
-                .arg("COUNT")
-                .arg(100)
-                .query_async(&mut connection)
-                .await
-                .map_err(redis_error)?;
+            let mut claimed = Vec::new();
+            for user in shared.queue_users().await? {
+                let stream = keys::calls(&user);
+                let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                    .arg(&stream)
+                    .arg(keys::GROUP)
+                    .arg(&shared.config.host)
+                    .arg(shared.config.lease.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(100)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(redis_error)?;
+                claimed.push((stream, reply.claimed));
+            }
             let mut calls = Vec::new();
-            for mut call in shared.claim(reply.claimed) {
+            for mut call in shared.claim(claimed) {
                 // Finished before its host stopped, but not yet acknowledged.
                 let finished: bool = redis::cmd("EXISTS")
                     .arg(keys::result(call.id))
@@ -656,8 +721,8 @@ impl CallQueue for RedisCalls {
     }
 
     fn dequeue(&self, id: CallId) {
-        let entry = self.shared.claims.lock().remove(&id);
-        let _ = self.shared.writes.send(Write::Done(id, entry));
+        let claim = self.shared.claims.lock().remove(&id);
+        let _ = self.shared.writes.send(Write::Done(id, claim));
     }
 
     /// Calls are reclaimed from the deployment's queue, not replayed from a host's own list.

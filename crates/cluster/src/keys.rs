@@ -9,12 +9,17 @@ pub const PREFIX: &str = "faasm:";
 
 // The call queue, ids, results and hosts (crates/cluster/src/calls.rs).
 
-/// The queue of accepted calls: a stream whose entries carry one `call` field (a
-/// postcard-encoded `QueuedCall`), read by the consumer group [`GROUP`].
-pub const CALLS: &str = "faasm:calls";
-/// The consumer group of every host; each host reads as a consumer named after itself.
+/// The queue of `user`'s accepted calls: a stream whose entries carry one `call` field (a
+/// postcard-encoded `QueuedCall`), read by the consumer group [`GROUP`]. One stream per user,
+/// so that hosts can take calls from every user in turn.
+pub fn calls(user: &str) -> String {
+    format!("faasm:calls:{user}")
+}
+/// The users with a call stream (a set).
+pub const QUEUE_USERS: &str = "faasm:queue-users";
+/// The consumer group of every stream; each host reads as a consumer named after itself.
 pub const GROUP: &str = "hosts";
-/// The field of a [`CALLS`] entry that holds the call.
+/// The field of a [`calls`] entry that holds the call.
 pub const CALL_FIELD: &str = "call";
 /// Runs of queued calls started after their first: hash of call id -> count.
 pub const ATTEMPTS: &str = "faasm:attempts";
