@@ -40,7 +40,9 @@ pub fn run(endpoints: &Endpoints, json: bool, args: CallsArgs) -> anyhow::Result
             .filter_map(|(name, value)| Some((name, value?))),
     );
     let http = client::http()?;
-    let req = http.get(format!("{}/calls", endpoints.invoke)).query(&query);
+    let req = http
+        .get(format!("{}/calls", endpoints.invoke))
+        .query(&query);
     let listing = match output::fetch_json(req)? {
         Ok(listing) => listing,
         Err(code) => return Ok(code),
@@ -84,4 +86,3 @@ fn duration(micros: u64) -> String {
         _ => format!("{:.2}s", micros as f64 / 1e6),
     }
 }
-

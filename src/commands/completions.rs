@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-#[command(after_help = "e.g. `faasm completions bash > ~/.local/share/bash-completion/completions/faasm`")]
+#[command(
+    after_help = "e.g. `faasm completions bash > ~/.local/share/bash-completion/completions/faasm`"
+)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     pub shell: clap_complete::Shell,

@@ -153,37 +153,29 @@ fn calls_and_logs() {
     assert!(lines[1].contains("demo/fail"));
     assert!(lines[3].starts_with(&ids[0]) && lines[3].contains("SUCCESS"));
 
-    let json = json_out(&server.cli(&[
-        "calls",
-        "--function",
-        "echo",
-        "--limit",
-        "1",
-        "--json",
-    ]));
+    let json = json_out(&server.cli(&["calls", "--function", "echo", "--limit", "1", "--json"]));
     let calls = json["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["id"].to_string(), ids[1]);
     let next = json["next_before"].to_string();
-    let json = json_out(&server.cli(&[
-        "calls",
-        "--function",
-        "echo",
-        "--before",
-        &next,
-        "--json",
-    ]));
+    let json = json_out(&server.cli(&["calls", "--function", "echo", "--before", &next, "--json"]));
     assert_eq!(json["calls"][0]["id"].to_string(), ids[0]);
     let json = json_out(&server.cli(&["calls", "--status", "failed", "--json"]));
     assert_eq!(json["calls"].as_array().unwrap().len(), 1);
-    assert_eq!(server.cli(&["calls", "--status", "odd"]).status.code(), Some(2));
+    assert_eq!(
+        server.cli(&["calls", "--status", "odd"]).status.code(),
+        Some(2)
+    );
 
     let out = server.cli(&["logs", &ids[0]]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "one");
     let out = server.cli(&["logs", &failed_id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("Call failed (return value=3)"), "{out:?}");
+    assert!(
+        stdout(&out).contains("Call failed (return value=3)"),
+        "{out:?}"
+    );
     let json = json_out(&server.cli(&["logs", &ids[1], "--json"]));
     assert_eq!(json["output_data"], "two");
     let out = server.cli(&["logs", "999999"]);
@@ -195,10 +187,20 @@ fn calls_and_logs() {
 fn state_and_file_listing_and_removal() {
     let server = Server::start(&[]);
     for (key, value) in [("b", "22"), ("a", "1")] {
-        assert!(server.cli(&["state", "set", "demo", key, value]).status.success());
+        assert!(
+            server
+                .cli(&["state", "set", "demo", key, value])
+                .status
+                .success()
+        );
     }
     let long_key = "k".repeat(150);
-    assert!(server.cli(&["state", "set", "demo", &long_key, "333"]).status.success());
+    assert!(
+        server
+            .cli(&["state", "set", "demo", &long_key, "333"])
+            .status
+            .success()
+    );
     server.cli(&["state", "set", "other", "c", "x"]);
     let out = server.cli(&["state", "ls", "demo"]);
     assert_eq!(
@@ -210,9 +212,20 @@ fn state_and_file_listing_and_removal() {
     let json = json_out(&server.cli(&["state", "get", "demo", "b", "--json"]));
     assert_eq!(json, serde_json::json!({"bytes": 2, "value": "22"}));
     assert!(server.cli(&["state", "rm", "demo", "b"]).status.success());
-    assert!(server.cli(&["state", "rm", "demo", &long_key]).status.success());
-    assert_eq!(server.cli(&["state", "rm", "demo", "b"]).status.code(), Some(1));
-    assert_eq!(stdout(&server.cli(&["state", "ls", "demo"])), "           1  a\n");
+    assert!(
+        server
+            .cli(&["state", "rm", "demo", &long_key])
+            .status
+            .success()
+    );
+    assert_eq!(
+        server.cli(&["state", "rm", "demo", "b"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        stdout(&server.cli(&["state", "ls", "demo"])),
+        "           1  a\n"
+    );
     assert_eq!(server.get("/s/demo/b").status, 404);
 
     let dir = tempfile::tempdir().unwrap();
@@ -236,7 +249,10 @@ fn state_and_file_listing_and_removal() {
     );
     let json = json_out(&server.cli(&["--json", "file", "rm", "data/x.txt"]));
     assert_eq!(json["ok"], true);
-    assert_eq!(server.cli(&["file", "rm", "data/x.txt"]).status.code(), Some(1));
+    assert_eq!(
+        server.cli(&["file", "rm", "data/x.txt"]).status.code(),
+        Some(1)
+    );
     assert_eq!(
         stdout(&server.cli(&["file", "ls", "data"])),
         "           5  data/deep/y.txt\n"
@@ -246,7 +262,11 @@ fn state_and_file_listing_and_removal() {
 
 #[test]
 fn completions_for_each_shell() {
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef faasm"), ("fish", "complete -c faasm")] {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef faasm"),
+        ("fish", "complete -c faasm"),
+    ] {
         let out = std::process::Command::new(FAASM)
             .args(["completions", shell])
             .output()
@@ -254,7 +274,10 @@ fn completions_for_each_shell() {
         assert!(out.status.success(), "{out:?}");
         let script = stdout(&out);
         assert!(script.contains(marker), "{shell}: {script:.200}");
-        assert!(script.contains("calls") && script.contains("logs"), "{shell}");
+        assert!(
+            script.contains("calls") && script.contains("logs"),
+            "{shell}"
+        );
     }
 }
 
@@ -264,7 +287,10 @@ fn completions_for_each_shell() {
 fn newline_only_on_a_terminal() {
     let server = Server::start(&[]);
     server.upload("demo", "echo", &compile("examples/c/echo.c"));
-    assert_eq!(stdout(&server.cli(&["invoke", "demo", "echo", "-i", "no newline"])), "no newline");
+    assert_eq!(
+        stdout(&server.cli(&["invoke", "demo", "echo", "-i", "no newline"])),
+        "no newline"
+    );
     let port = |url: &str| url.rsplit(':').next().unwrap().to_owned();
     let command = format!(
         "{FAASM} --invoke-port {} invoke demo echo -i 'no newline'",

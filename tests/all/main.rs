@@ -11,6 +11,7 @@ mod invoke;
 mod limits;
 mod observability;
 mod persistence;
+mod properties;
 mod python;
 mod redis;
 mod sleep;

@@ -261,7 +261,11 @@ async fn list_files(
     query: Result<Query<FilesQuery>, QueryRejection>,
 ) -> Reply {
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("Bad query: {e}")))?;
-    let under = match query.prefix.as_deref().filter(|p| !p.is_empty() && *p != "/") {
+    let under = match query
+        .prefix
+        .as_deref()
+        .filter(|p| !p.is_empty() && *p != "/")
+    {
         Some(prefix) => Some(FilePath::new(prefix)?),
         None => None,
     };

@@ -227,9 +227,11 @@ impl GlobalTier for RedisTier {
                     .query_async(&mut connection)
                     .await
                     .map_err(redis_error)?;
-                names.extend(batch.into_iter().filter(|name| {
-                    name.iter().filter(|&&b| b == b'/').count() == 1
-                }));
+                names.extend(
+                    batch
+                        .into_iter()
+                        .filter(|name| name.iter().filter(|&&b| b == b'/').count() == 1),
+                );
                 if next == 0 {
                     break;
                 }
@@ -244,7 +246,9 @@ impl GlobalTier for RedisTier {
             let sizes: Vec<u64> = if names.is_empty() {
                 Vec::new()
             } else {
-                pipe.query_async(&mut connection).await.map_err(redis_error)?
+                pipe.query_async(&mut connection)
+                    .await
+                    .map_err(redis_error)?
             };
             Ok(names
                 .into_iter()
