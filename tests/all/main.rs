@@ -4,6 +4,7 @@
 mod chaining;
 mod cli;
 mod compat_c;
+mod dashboard;
 mod faasmctl;
 mod files;
 mod harness;
