@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use serde_json::Value;
+
 use super::client::{self, Endpoints};
 use super::output;
 
@@ -43,14 +45,11 @@ pub fn run(endpoints: &Endpoints, json: bool, args: CallsArgs) -> anyhow::Result
     let req = http
         .get(format!("{}/calls", endpoints.invoke))
         .query(&query);
-    let listing = match output::fetch_json(req)? {
-        Ok(listing) => listing,
-        Err(code) => return Ok(code),
-    };
-    if json {
-        output::print_json(&listing)?;
-        return Ok(ExitCode::SUCCESS);
-    }
+    output::listing(req, json, table)
+}
+
+/// The calls as a table; the next page, if any, is named on stderr.
+fn table(listing: &Value) -> String {
     let mut table = format!(
         "{:<10} {:<8} {:<32} {:>6} {:>10} {:>10}\n",
         "ID", "STATUS", "FUNCTION", "RETURN", "QUEUED", "EXEC"
@@ -71,11 +70,10 @@ pub fn run(endpoints: &Endpoints, json: bool, args: CallsArgs) -> anyhow::Result
             micros("exec_us"),
         ));
     }
-    client::print_body(table.as_bytes())?;
     if let Some(next) = listing["next_before"].as_u64() {
         eprintln!("faasm: more calls: faasm calls --before {next}");
     }
-    Ok(ExitCode::SUCCESS)
+    table
 }
 
 /// Microseconds as a short human duration: `850us`, `12.3ms`, `4.56s`.

@@ -69,20 +69,12 @@ pub fn run(endpoints: &Endpoints, json: bool, cmd: FileCommand) -> anyhow::Resul
             if let Some(prefix) = &prefix {
                 req = req.query(&[("prefix", prefix)]);
             }
-            let files = match output::fetch_json(req)? {
-                Ok(files) => files,
-                Err(code) => return Ok(code),
-            };
-            if json {
-                output::print_json(&files)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows = files.as_array().into_iter().flatten().map(|file| {
-                let path = file["path"].as_str().unwrap_or_default().to_owned();
-                (file["bytes"].as_u64().unwrap_or_default(), path)
-            });
-            output::print_sizes(rows)?;
-            Ok(ExitCode::SUCCESS)
+            output::listing(req, json, |files| {
+                output::sizes(files.as_array().into_iter().flatten().map(|file| {
+                    let path = file["path"].as_str().unwrap_or_default().to_owned();
+                    (file["bytes"].as_u64().unwrap_or_default(), path)
+                }))
+            })
         }
     }
 }

@@ -18,13 +18,30 @@ pub fn print_json(value: &Value) -> anyhow::Result<()> {
     client::print_body(&text)
 }
 
-/// Prints `(size, name)` rows as `ls -s` would: the size right-aligned, then the name.
-pub fn print_sizes(rows: impl IntoIterator<Item = (u64, String)>) -> anyhow::Result<()> {
-    let lines: String = rows
-        .into_iter()
+/// `(size, name)` rows as `ls -s` shows them: the size right-aligned, then the name.
+pub fn sizes(rows: impl IntoIterator<Item = (u64, String)>) -> String {
+    rows.into_iter()
         .map(|(bytes, name)| format!("{bytes:>12}  {name}\n"))
-        .collect();
-    client::print_body(lines.as_bytes())
+        .collect()
+}
+
+/// The ending of a listing command: the server's JSON as it is with `--json`, else the text
+/// `render` makes of it.
+pub fn listing(
+    req: RequestBuilder,
+    json: bool,
+    render: impl FnOnce(&Value) -> String,
+) -> anyhow::Result<ExitCode> {
+    let listed = match fetch_json(req)? {
+        Ok(listed) => listed,
+        Err(code) => return Ok(code),
+    };
+    if json {
+        print_json(&listed)?;
+    } else {
+        client::print_body(render(&listed).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The ending of a command whose server answers a line of text (an upload, a delete): that text,

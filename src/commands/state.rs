@@ -86,24 +86,16 @@ pub fn run(endpoints: &Endpoints, json: bool, cmd: StateCommand) -> anyhow::Resu
         }
         StateCommand::Ls { user } => {
             let url = client::url(&endpoints.upload, "s", &[("user", user.as_bytes())])?;
-            let keys = match output::fetch_json(http.get(url))? {
-                Ok(keys) => keys,
-                Err(code) => return Ok(code),
-            };
-            if json {
-                output::print_json(&keys)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows = keys.as_array().into_iter().flatten().map(|entry| {
-                // A key that is not UTF-8 is shown as `hex:` and its bytes in hex.
-                let key = match (entry["key"].as_str(), entry["key_hex"].as_str()) {
-                    (Some(key), _) => key.to_owned(),
-                    (None, hex) => format!("hex:{}", hex.unwrap_or_default()),
-                };
-                (entry["bytes"].as_u64().unwrap_or_default(), key)
-            });
-            output::print_sizes(rows)?;
-            Ok(ExitCode::SUCCESS)
+            output::listing(http.get(url), json, |keys| {
+                output::sizes(keys.as_array().into_iter().flatten().map(|entry| {
+                    // A key that is not UTF-8 is shown as `hex:` and its bytes in hex.
+                    let key = match (entry["key"].as_str(), entry["key_hex"].as_str()) {
+                        (Some(key), _) => key.to_owned(),
+                        (None, hex) => format!("hex:{}", hex.unwrap_or_default()),
+                    };
+                    (entry["bytes"].as_u64().unwrap_or_default(), key)
+                }))
+            })
         }
     }
 }

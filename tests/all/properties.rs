@@ -10,16 +10,9 @@ use serde_json::{Value, json};
 
 use crate::harness::{Reply, Server};
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(64),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+#[path = "../../crates/api/tests/hostile/mod.rs"]
+mod hostile;
+use hostile::FIELDS;
 
 /// One hostile request.
 #[derive(Debug, Clone)]
@@ -60,25 +53,7 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
         )),
         ".{0,16}".prop_map(Value::from),
     ];
-    let field = prop::sample::select(
-        &[
-            "user",
-            "function",
-            "input_data",
-            "input_b64",
-            "async",
-            "status",
-            "id",
-            "python",
-            "py_user",
-            "py_func",
-            "mpi",
-            "cmdline",
-            "http_type",
-            "payload",
-        ][..],
-    );
-    prop::collection::btree_map(field, value, 0..8)
+    prop::collection::btree_map(prop::sample::select(FIELDS), value, 0..8)
         .prop_map(|fields| serde_json::to_vec(&fields).unwrap())
 }
 
@@ -90,7 +65,7 @@ fn header_text() -> impl Strategy<Value = String> {
     ]
 }
 
-fn hostile() -> impl Strategy<Value = Hostile> {
+fn request() -> impl Strategy<Value = Hostile> {
     prop_oneof![
         prop_oneof![bytes(), message()].prop_map(Hostile::Invoke),
         bytes().prop_map(Hostile::Upload),
@@ -145,7 +120,7 @@ fn send(server: &Server, request: &Hostile) -> Reply {
 fn random_requests_never_get_a_server_error() {
     let server = Server::start(&[]);
     let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, usize>::new());
-    proptest!(config(), |(request in hostile())| {
+    proptest!(hostile::config(64), |(request in request())| {
         let reply = send(&server, &request);
         *statuses.borrow_mut().entry(reply.status).or_default() += 1;
         let mpi = reply.status == 501 && reply.text().contains("MPI");

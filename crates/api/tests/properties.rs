@@ -10,16 +10,8 @@ use faasm_api::{ApiError, FilePath, Request, StateKey, validate_name};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+mod hostile;
+use hostile::{FIELDS, config};
 
 /// A refusal of bad input is a 4xx, never a server error.
 fn assert_client_error(err: &ApiError) -> Result<(), TestCaseError> {
@@ -27,29 +19,6 @@ fn assert_client_error(err: &ApiError) -> Result<(), TestCaseError> {
     prop_assert!((400..500).contains(&code), "{} for {}", code, err);
     Ok(())
 }
-
-/// Field names the invoke message and the planner's payloads read, and a few they don't.
-const FIELDS: &[&str] = &[
-    "user",
-    "function",
-    "input_data",
-    "input_b64",
-    "async",
-    "status",
-    "id",
-    "python",
-    "py_user",
-    "py_func",
-    "mpi",
-    "mpi_world_size",
-    "cmdline",
-    "http_type",
-    "payload",
-    "appId",
-    "messages",
-    "type",
-    "x",
-];
 
 /// JSON values whose objects use [`FIELDS`], with edge numbers and names.
 fn json() -> impl Strategy<Value = Value> {
@@ -117,7 +86,7 @@ fn check_parse(body: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config(256))]
 
     #[test]
     fn invoke_parser_takes_any_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {

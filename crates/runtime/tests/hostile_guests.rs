@@ -9,6 +9,9 @@
 #[allow(dead_code)]
 #[path = "guests/mod.rs"]
 mod guests;
+#[allow(dead_code)]
+#[path = "../../api/tests/hostile/mod.rs"]
+mod hostile;
 
 use std::cell::Cell;
 use std::fmt::Write;
@@ -200,13 +203,6 @@ fn module(calls: &[(usize, Vec<(u32, u64)>)]) -> String {
     wat
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(48)
-}
-
 fn runtime() -> (Runtime, tempfile::TempDir, tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let limits = CallLimits {
@@ -226,11 +222,7 @@ fn runtime() -> (Runtime, tempfile::TempDir, tokio::runtime::Runtime) {
 #[test]
 fn host_imports_survive_hostile_arguments() {
     let (runtime, _dir, tokio) = runtime();
-    let config = ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let config = hostile::config(48);
     let (succeeded, failed) = (Cell::new(0), Cell::new(0));
     proptest!(config, |(calls in prop::collection::vec(call(), 1..5))| {
         let wat = module(&calls);
