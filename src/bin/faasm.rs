@@ -16,7 +16,7 @@ struct Cli {
     /// Invoke server port for client subcommands.
     #[arg(long, global = true, env = "FAASM_INVOKE_PORT", default_value_t = 8080)]
     invoke_port: u16,
-    /// Client subcommands: print machine-readable JSON instead of text.
+    /// Client subcommands and bench: print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Command::State(cmd) => commands::state::run(&endpoints, json, cmd),
         Command::File(cmd) => commands::file::run(&endpoints, json, cmd),
         Command::Cc(args) => commands::cc::run(args),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Bench(args) => commands::bench::run(json, args),
         Command::PythonSetup(args) => commands::python::run(args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
     };
@@ -84,5 +84,17 @@ fn main() -> ExitCode {
             eprintln!("faasm: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks: no two arguments of a subcommand share a name (the global `--json`
+    /// included), every default parses.
+    #[test]
+    fn the_cli_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }
