@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use faasm::commands::{self, client::Endpoints};
 
 /// faasm-rs: a stateful serverless runtime for WebAssembly, speaking Faasm's HTTP API.
@@ -16,6 +16,9 @@ struct Cli {
     /// Invoke server port for client subcommands.
     #[arg(long, global = true, env = "FAASM_INVOKE_PORT", default_value_t = 8080)]
     invoke_port: u16,
+    /// Client subcommands and bench: print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,10 +35,18 @@ enum Command {
     Invoke(commands::invoke::InvokeArgs),
     /// Show (or wait for) the status of a call.
     Status(commands::status::StatusArgs),
-    /// Read or write a state value in the global tier.
+    /// Print a finished call's stdout and output.
+    Logs(commands::logs::LogsArgs),
+    /// List recent calls, newest first.
+    Calls(commands::calls::CallsArgs),
+    /// List functions and Python functions (of one user, or all).
+    Ls(commands::functions::LsArgs),
+    /// Delete a function (or with --python a Python function).
+    Rm(commands::functions::RmArgs),
+    /// Read, write, delete or list state values in the global tier.
     #[command(subcommand)]
     State(commands::state::StateCommand),
-    /// Store or fetch a shared file (visible to functions as faasm://PATH).
+    /// Store, fetch, delete or list shared files (visible to functions as faasm://PATH).
     #[command(subcommand)]
     File(commands::file::FileCommand),
     /// Compile C/C++ to a Faasm function with clang for wasm32-wasi.
@@ -45,21 +56,29 @@ enum Command {
     /// Compile the Python interpreter into the machine's cache (else the first Python upload
     /// does).
     PythonSetup(commands::python::PythonSetupArgs),
+    /// Print a shell completion script.
+    Completions(commands::completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let endpoints = Endpoints::new(&cli.host, cli.upload_port, cli.invoke_port);
+    let json = cli.json;
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(*args),
-        Command::Upload(args) => commands::upload::run(&endpoints, args),
-        Command::Invoke(args) => commands::invoke::run(&endpoints, args),
-        Command::Status(args) => commands::status::run(&endpoints, args),
-        Command::State(cmd) => commands::state::run(&endpoints, cmd),
-        Command::File(cmd) => commands::file::run(&endpoints, cmd),
+        Command::Upload(args) => commands::upload::run(&endpoints, json, args),
+        Command::Invoke(args) => commands::invoke::run(&endpoints, json, args),
+        Command::Status(args) => commands::status::run(&endpoints, json, args),
+        Command::Logs(args) => commands::logs::run(&endpoints, json, args),
+        Command::Calls(args) => commands::calls::run(&endpoints, json, args),
+        Command::Ls(args) => commands::functions::ls(&endpoints, json, args),
+        Command::Rm(args) => commands::functions::rm(&endpoints, json, args),
+        Command::State(cmd) => commands::state::run(&endpoints, json, cmd),
+        Command::File(cmd) => commands::file::run(&endpoints, json, cmd),
         Command::Cc(args) => commands::cc::run(args),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Bench(args) => commands::bench::run(json, args),
         Command::PythonSetup(args) => commands::python::run(args),
+        Command::Completions(args) => commands::completions::run(args, Cli::command()),
     };
     match result {
         Ok(code) => code,
@@ -67,5 +86,17 @@ fn main() -> ExitCode {
             eprintln!("faasm: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks: no two arguments of a subcommand share a name (the global `--json`
+    /// included), every default parses.
+    #[test]
+    fn the_cli_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -36,9 +36,6 @@ pub struct InvokeArgs {
     /// Extra arguments for the function's argv, split on spaces.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub cmdline: Option<String>,
-    /// Ask for (and print) the JSON form of the result: id, status, output, stdout, timings.
-    #[arg(long)]
-    pub json: bool,
     /// Run the Python function uploaded as USER/FUNC (`faasm upload USER FUNC file.py`).
     #[arg(long)]
     pub python: bool,
@@ -46,12 +43,13 @@ pub struct InvokeArgs {
 
 /// Invokes the function and prints the response body (the call's stdout then its output, or the
 /// call id with `--async`) on stdout. Exit code 0 on HTTP 200, 1 otherwise: a failed call (500)
-/// still prints its body on stdout; any other error response goes to stderr.
-pub fn run(endpoints: &Endpoints, args: InvokeArgs) -> anyhow::Result<ExitCode> {
+/// still prints its body on stdout; any other error response goes to stderr. With `--json`, the
+/// JSON form of the result: id, status, output, stdout, timings.
+pub fn run(endpoints: &Endpoints, json: bool, args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let message = message(&args)?;
     let http = client::http()?;
     let mut req = http.post(format!("{}/", endpoints.invoke)).json(&message);
-    if args.json {
+    if json {
         req = req.header(ACCEPT, "application/json");
     }
     let resp = client::send(req)?;
@@ -64,7 +62,7 @@ pub fn run(endpoints: &Endpoints, args: InvokeArgs) -> anyhow::Result<ExitCode> 
         client::report_error_body(status, &body);
         return Ok(ExitCode::from(client::EXIT_FAILED));
     }
-    if args.async_ && !args.json && status == StatusCode::OK {
+    if args.async_ && !json && status == StatusCode::OK {
         // The body is the call id: print it as a line whatever stdout is.
         println!("{}", String::from_utf8_lossy(&body).trim());
     } else {

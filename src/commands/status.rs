@@ -32,14 +32,11 @@ pub struct StatusArgs {
         requires = "wait"
     )]
     pub timeout: f64,
-    /// Ask for (and print) the JSON form of the status.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// What a status answer says.
 #[derive(PartialEq)]
-enum State {
+pub(super) enum State {
     Running,
     Success,
     Failed,
@@ -49,7 +46,7 @@ enum State {
 /// Prints the status body (`RUNNING`, `SUCCESS: ...`, `FAILED: ...`, `NOT FOUND: ...`, or the JSON
 /// object with `--json`) on stdout. Exit code 0 for SUCCESS, 1 for FAILED, NOT FOUND or an error
 /// response (shown on stderr), 3 while still RUNNING.
-pub fn run(endpoints: &Endpoints, args: StatusArgs) -> anyhow::Result<ExitCode> {
+pub fn run(endpoints: &Endpoints, json: bool, args: StatusArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.timeout.is_finite() && args.timeout >= 0.0,
         "--timeout must be a number of seconds >= 0"
@@ -59,8 +56,8 @@ pub fn run(endpoints: &Endpoints, args: StatusArgs) -> anyhow::Result<ExitCode> 
     let deadline =
         (args.timeout > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.timeout));
     loop {
-        let (status, body) = poll(&http, &url, &args)?;
-        let Some(state) = classify(&body, args.json) else {
+        let (status, body) = poll(&http, &url, args.id, json)?;
+        let Some(state) = classify(&body, json) else {
             client::report_error_body(status, &body);
             return Ok(ExitCode::from(client::EXIT_FAILED));
         };
@@ -86,13 +83,15 @@ pub fn run(endpoints: &Endpoints, args: StatusArgs) -> anyhow::Result<ExitCode> 
     }
 }
 
-fn poll(
+/// Polls call `id` once at the invoke server's `url`: the HTTP status and the body.
+pub(super) fn poll(
     http: &Client,
     url: &str,
-    args: &StatusArgs,
+    id: u64,
+    json: bool,
 ) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
-    let mut req = http.post(url).json(&json!({"id": args.id, "status": true}));
-    if args.json {
+    let mut req = http.post(url).json(&json!({"id": id, "status": true}));
+    if json {
         req = req.header(ACCEPT, "application/json");
     }
     let resp = client::send(req)?;
@@ -102,7 +101,7 @@ fn poll(
 
 /// Reads the call's state from a status body; `None` if the body isn't a status answer (an
 /// error).
-fn classify(body: &[u8], json: bool) -> Option<State> {
+pub(super) fn classify(body: &[u8], json: bool) -> Option<State> {
     if json && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
         return match value.get("status")?.as_str()? {
             "RUNNING" => Some(State::Running),

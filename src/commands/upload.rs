@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::client::{self, Endpoints};
+use super::output;
 
 #[derive(clap::Args)]
 pub struct UploadArgs {
@@ -21,7 +22,7 @@ pub struct UploadArgs {
 
 /// Uploads the file (streamed with a progress bar when over 1 MiB) and prints the server's answer.
 /// Exit code 0 on success, 1 when the server refuses it (the reason goes to stderr).
-pub fn run(endpoints: &Endpoints, args: UploadArgs) -> anyhow::Result<ExitCode> {
+pub fn run(endpoints: &Endpoints, json: bool, args: UploadArgs) -> anyhow::Result<ExitCode> {
     let python = args.python || args.file.extension().is_some_and(|ext| ext == "py");
     let url = client::url(
         &endpoints.upload,
@@ -32,5 +33,5 @@ pub fn run(endpoints: &Endpoints, args: UploadArgs) -> anyhow::Result<ExitCode> 
         ],
     )?;
     let http = client::http()?;
-    client::print_reply(client::send_file(http.put(&url), &args.file)?)
+    output::reply(client::send_file(http.put(&url), &args.file)?, json)
 }

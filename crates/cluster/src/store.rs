@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use faasm_api::FilePath;
 use faasm_scheduler::{FunctionKind, Scheduler};
-use faasm_storage::{DataDir, Listing, Object, ObjectStore, StorageError};
+use faasm_storage::{DataDir, Listing, Object, ObjectStore, SharedFile, StorageError};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -231,7 +231,7 @@ impl ClusterStore {
     /// what Redis no longer has.
     fn resync_mirror(&self) -> Result<(), StorageError> {
         let _mirroring = self.mirroring.lock();
-        let wanted = self.shared.digests(keys::FILES)?;
+        let wanted = self.shared.objects(keys::FILES)?;
         let mut present = Vec::new();
         files_under(&self.mirror.files_dir(), "", &mut present)?;
         for path in present {
@@ -241,7 +241,7 @@ impl ClusterStore {
                 self.mirror.delete(Object::File(&path))?;
             }
         }
-        for (path, sha) in &wanted {
+        for (path, (sha, _)) in &wanted {
             let Ok(path) = FilePath::new(path) else {
                 tracing::warn!(path, "Redis names a shared file with an invalid path");
                 continue;
@@ -367,5 +367,22 @@ impl ObjectStore for ClusterStore {
             Some((pointer, _)) => self.shared.digest(&pointer),
             None => self.own.digest(object),
         }
+    }
+
+    fn files(&self, under: Option<&FilePath>) -> Result<Vec<SharedFile>, StorageError> {
+        // A path names itself or the files beneath it, as on a data directory.
+        let beneath = under.map(|path| format!("{}/", path.as_str()));
+        let mut files: Vec<SharedFile> = (self.shared.objects(keys::FILES)?.into_iter())
+            .filter(|(path, _)| {
+                under.is_none_or(|under| path == under.as_str())
+                    || beneath.as_deref().is_some_and(|b| path.starts_with(b))
+            })
+            .map(|(path, (_, len))| SharedFile {
+                path,
+                bytes: len as u64,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 }

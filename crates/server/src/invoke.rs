@@ -16,10 +16,11 @@ use crate::http::{ApiResponse, read_body, text};
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
-        .route("/", post(invoke))
+        .route("/", post(invoke).get(crate::ui::front_door))
         .route("/ping", get(|| async { text("PONG") }))
         .route("/metrics", get(metrics))
         .route("/calls", get(calls))
+        .merge(crate::ui::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
         .with_state(app)
 }
@@ -173,10 +174,13 @@ struct CallsQuery {
     status: Option<String>,
     limit: Option<usize>,
     before: Option<CallId>,
+    /// Include the first this many bytes of each finished call's output and stdout.
+    preview: Option<usize>,
 }
 
 const DEFAULT_CALLS_LIMIT: usize = 50;
 const MAX_CALLS_LIMIT: usize = 1000;
+const MAX_PREVIEW_BYTES: usize = 1024;
 
 /// Recent calls from the retained results, newest first: `{"calls": [...], "next_before"}`,
 /// where `next_before` (if more may follow) is the `before` of the next page.
@@ -185,7 +189,7 @@ async fn calls(
     query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        let error = ApiError::bad_request("Bad query: limit and before are numbers");
+        let error = ApiError::bad_request("Bad query: limit, before and preview are numbers");
         return ApiResponse { error, json: true }.into_response();
     };
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
@@ -213,11 +217,12 @@ async fn calls(
     let next_before = (records.len() == limit)
         .then(|| records.last().map(|r| r.id))
         .flatten();
-    let calls: Vec<serde_json::Value> = records.iter().map(record_json).collect();
+    let preview = query.preview.map(|n| n.min(MAX_PREVIEW_BYTES));
+    let calls: Vec<serde_json::Value> = records.iter().map(|r| record_json(r, preview)).collect();
     axum::Json(serde_json::json!({ "calls": calls, "next_before": next_before })).into_response()
 }
 
-fn record_json(record: &CallRecord) -> serde_json::Value {
+fn record_json(record: &CallRecord, preview: Option<usize>) -> serde_json::Value {
     let mut json = serde_json::json!({
         "id": record.id,
         "user": &*record.name.user,
@@ -234,6 +239,13 @@ fn record_json(record: &CallRecord) -> serde_json::Value {
         });
         if let (Some(json), serde_json::Value::Object(fields)) = (json.as_object_mut(), fields) {
             json.extend(fields);
+            if let Some(n) = preview {
+                let head = |bytes: &[u8]| {
+                    String::from_utf8_lossy(&bytes[..n.min(bytes.len())]).into_owned()
+                };
+                json.insert("output_preview".into(), head(&result.output).into());
+                json.insert("stdout_preview".into(), head(&result.stdout).into());
+            }
         }
     }
     json

@@ -1,12 +1,13 @@
 //! The two HTTP servers of SPEC §2 and §3 on top of the scheduler and the object store: the
 //! upload server (functions, Python sources, state, shared files) and the invoke server (calls,
-//! status polls, `/metrics`). Handlers only translate between HTTP and the crates below; every
+//! status polls, `/metrics`, `/calls` and the `/ui` dashboard). Handlers only translate between HTTP and the crates below; every
 //! refusal is an [`ApiError`](faasm_api::ApiError) rendered by [`http::ApiResponse`].
 
 mod http;
 mod invoke;
 mod listen;
 mod planner;
+mod ui;
 mod upload;
 
 use std::future::Future;

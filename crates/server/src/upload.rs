@@ -2,7 +2,8 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,17 +22,21 @@ pub(crate) fn router(app: App) -> Router {
             "/f/{user}/{function}",
             get(get_function).put(put_function).delete(delete_function),
         )
+        .route("/f", get(all_functions))
         .route("/f/{user}", get(list_functions))
         .route(
             "/p/{user}/{function}",
             get(get_python).put(put_python).delete(delete_python),
         )
+        .route("/p", get(all_python))
         .route("/p/{user}", get(list_python))
+        .route("/s/{user}", get(list_state))
         .route(
             "/s/{user}/{key}",
             get(get_state).put(put_state).delete(delete_state),
         )
         .route("/file", get(get_file).put(put_file).delete(delete_file))
+        .route("/files", get(list_files))
         .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
         .with_state(app)
 }
@@ -109,6 +114,20 @@ async fn list_functions(State(app): State<App>, Path(user): Path<String>) -> Rep
 
 async fn list_python(State(app): State<App>, Path(user): Path<String>) -> Reply {
     list(&app, Listing::Python, &user)
+}
+
+async fn all_functions(State(app): State<App>) -> Reply {
+    catalog(&app, Listing::Functions)
+}
+
+async fn all_python(State(app): State<App>) -> Reply {
+    catalog(&app, Listing::Python)
+}
+
+/// `{"user": ["name", ...], ...}` for every user with names of `listing`.
+fn catalog(app: &App, listing: Listing) -> Reply {
+    let catalog = blocking(|| app.store.catalog(listing)).map_err(storage_error)?;
+    Ok(axum::Json(catalog).into_response())
 }
 
 fn list(app: &App, listing: Listing, user: &str) -> Reply {
@@ -203,6 +222,20 @@ async fn delete_state(State(app): State<App>, Path((user, key)): Path<(String, S
     deleted(existed, || "State key".into())
 }
 
+/// `[{"key": "k", "bytes": N}, ...]`; a key that is not UTF-8 is given as `"key_hex"`.
+async fn list_state(State(app): State<App>, Path(user): Path<String>) -> Reply {
+    validate_name("user", &user)?;
+    let keys = app.state.global().keys(&user).await.map_err(state_error)?;
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(key, bytes)| match std::str::from_utf8(key.as_bytes()) {
+            Ok(text) => serde_json::json!({ "key": text, "bytes": bytes }),
+            Err(_) => serde_json::json!({ "key_hex": hex::encode(key.as_bytes()), "bytes": bytes }),
+        })
+        .collect();
+    Ok(axum::Json(keys).into_response())
+}
+
 fn state_error(err: faasm_state::StateError) -> ApiError {
     ApiError::Internal(err.to_string())
 }
@@ -215,6 +248,29 @@ fn file_path(headers: &HeaderMap) -> Result<FilePath, ApiError> {
         .to_str()
         .map_err(|_| ApiError::bad_request("FilePath header is not valid text"))?;
     FilePath::new(raw)
+}
+
+#[derive(serde::Deserialize)]
+struct FilesQuery {
+    prefix: Option<String>,
+}
+
+/// `[{"path": "a/b", "bytes": N}, ...]`: the shared files at or beneath `prefix` (all without).
+async fn list_files(
+    State(app): State<App>,
+    query: Result<Query<FilesQuery>, QueryRejection>,
+) -> Reply {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("Bad query: {e}")))?;
+    let under = match query
+        .prefix
+        .as_deref()
+        .filter(|p| !p.is_empty() && *p != "/")
+    {
+        Some(prefix) => Some(FilePath::new(prefix)?),
+        None => None,
+    };
+    let files = blocking(|| app.store.files(under.as_ref())).map_err(storage_error)?;
+    Ok(axum::Json(files).into_response())
 }
 
 async fn put_file(State(app): State<App>, headers: HeaderMap, body: Body) -> Reply {

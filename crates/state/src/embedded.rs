@@ -4,10 +4,12 @@
 //! Layout (keys are opaque bytes, so file names are their hex; `.` never occurs in hex, so a
 //! list can never be mistaken for a value). A key of more than [`HEX_NAME_BYTES`] bytes
 //! would pass Linux's 255-byte file names in hex, so its name is `~` and the hex of its
-//! SHA-256 instead (`~` never occurs in hex either):
+//! SHA-256 instead (`~` never occurs in hex either), and the key itself is kept beside the value
+//! in `<name>.key` so that the keys can be listed:
 //! ```text
 //! <data-dir>/state/<user>/<hex key>            the value
 //! <data-dir>/state/<user>/<hex key>.appended   the appended list: (u32 LE length, bytes)*
+//! <data-dir>/state/<user>/~<sha256 hex>.key    a long key's bytes (beside its value)
 //! <data-dir>/tmp/                              temp files, renamed into place when complete
 //! ```
 
@@ -86,21 +88,37 @@ impl EmbeddedTier {
 struct Paths {
     value: PathBuf,
     appended: PathBuf,
+    /// For a long (hashed) key: the file holding the key, and the key.
+    key: Option<(PathBuf, Vec<u8>)>,
     stripe: usize,
+}
+
+impl Paths {
+    /// Writes the value, and a long key's `.key` file if it is not there yet.
+    fn write_value(&self, inner: &Inner, value: &[u8]) -> std::io::Result<()> {
+        inner.write_atomically(&self.value, value)?;
+        match &self.key {
+            Some((path, key)) if !path.exists() => inner.write_atomically(path, key),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Inner {
     fn paths(&self, user: &str, key: &StateKey) -> Paths {
         let key = key.as_bytes();
-        let name = if key.len() <= HEX_NAME_BYTES {
-            hex::encode(key)
-        } else {
-            format!("~{}", hex::encode(Sha256::digest(key)))
-        };
         let dir = self.state.join(user);
+        let (name, key_file) = if key.len() <= HEX_NAME_BYTES {
+            (hex::encode(key), None)
+        } else {
+            let name = format!("~{}", hex::encode(Sha256::digest(key)));
+            let key_file = (dir.join(format!("{name}.key")), key.to_vec());
+            (name, Some(key_file))
+        };
         Paths {
             appended: dir.join(format!("{name}.appended")),
             value: dir.join(name),
+            key: key_file,
             stripe: self.hasher.hash_one((user, key)) as usize % STRIPES,
         }
     }
@@ -123,6 +141,54 @@ fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Removes a file; `false` if there was none.
+fn remove(path: &Path) -> std::io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The keys whose values are in a user's directory, with their sizes, sorted by key.
+fn list_keys(dir: &Path) -> std::io::Result<Vec<(StateKey, u64)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.contains('.') {
+            continue; // an appended list or a long key's name, not a value
+        }
+        let key = if name.starts_with('~') {
+            match read(&dir.join(format!("{name}.key")))? {
+                Some(key) => key,
+                None => {
+                    // Written before `.key` files existed: the key cannot be recovered.
+                    tracing::warn!(file = %name, "state value of an unknown long key");
+                    continue;
+                }
+            }
+        } else {
+            match hex::decode(&name) {
+                Ok(key) => key,
+                Err(_) => continue,
+            }
+        };
+        if let Ok(key) = StateKey::new(key) {
+            keys.push((key, entry.metadata()?.len()));
+        }
+    }
+    keys.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(keys)
 }
 
 /// Splits an appended-list file into its elements; a torn last record (a crash mid-append) is
@@ -175,7 +241,7 @@ impl GlobalTier for EmbeddedTier {
         let value = value.to_vec();
         self.run(user, key, move |inner, paths| {
             let _serialised = inner.stripes[paths.stripe].lock();
-            inner.write_atomically(&paths.value, &value)
+            paths.write_value(inner, &value)
         })
     }
 
@@ -193,18 +259,29 @@ impl GlobalTier for EmbeddedTier {
             for (offset, bytes) in ranges {
                 patch(&mut value, offset, &bytes);
             }
-            inner.write_atomically(&paths.value, &value)
+            paths.write_value(inner, &value)
         })
     }
 
     fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>> {
         self.run(user, key, |inner, paths| {
             let _serialised = inner.stripes[paths.stripe].lock();
-            match fs::remove_file(&paths.value) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(e),
+            let existed = remove(&paths.value)?;
+            if let Some((key_file, _)) = &paths.key {
+                remove(key_file)?;
             }
+            Ok(existed)
+        })
+    }
+
+    fn keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<(StateKey, u64)>>> {
+        Box::pin(async move {
+            validate_name("user", user).map_err(|e| StateError::Global(e.to_string()))?;
+            let dir = self.inner.state.join(user);
+            tokio::task::spawn_blocking(move || list_keys(&dir))
+                .await
+                .map_err(|e| StateError::Global(format!("embedded state: {e}")))?
+                .map_err(|e| StateError::Global(format!("embedded state: {e}")))
         })
     }
 

@@ -54,6 +54,9 @@ pub trait GlobalTier: Send + Sync + 'static {
     /// Removes the value; `false` if there was none.
     fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>>;
 
+    /// The keys of `user` that hold a value, with the value's size in bytes, sorted by key.
+    fn keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<(StateKey, u64)>>>;
+
     /// Adds one element to the key's appended list (separate from its value), unless the
     /// list's elements would then hold more than `max_bytes` together.
     fn append<'a>(

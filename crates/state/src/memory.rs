@@ -92,6 +92,18 @@ impl GlobalTier for MemoryTier {
         Box::pin(async move { Ok(existed) })
     }
 
+    fn keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<(StateKey, u64)>>> {
+        let mut keys: Vec<(StateKey, u64)> = self
+            .values
+            .lock()
+            .iter()
+            .filter(|((owner, _), _)| owner == user)
+            .map(|((_, key), value)| (key.clone(), value.len() as u64))
+            .collect();
+        keys.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Box::pin(async move { Ok(keys) })
+    }
+
     fn append<'a>(
         &'a self,
         user: &'a str,

@@ -210,6 +210,57 @@ impl GlobalTier for RedisTier {
         })
     }
 
+    fn keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<(StateKey, u64)>>> {
+        Box::pin(async move {
+            // A value's name is `user/key`; appended lists and locks have a second `/`, which
+            // no key contains. Names are validated, so `user` holds no glob characters.
+            let mut connection = self.connection();
+            let mut names: Vec<Vec<u8>> = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{user}/*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(redis_error)?;
+                names.extend(
+                    batch
+                        .into_iter()
+                        .filter(|name| name.iter().filter(|&&b| b == b'/').count() == 1),
+                );
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            names.sort();
+            names.dedup();
+            let mut pipe = redis::pipe();
+            for name in &names {
+                pipe.cmd("STRLEN").arg(name);
+            }
+            let sizes: Vec<u64> = if names.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut connection)
+                    .await
+                    .map_err(redis_error)?
+            };
+            Ok(names
+                .into_iter()
+                .zip(sizes)
+                .filter_map(|(name, size)| {
+                    let key = StateKey::new(name[user.len() + 1..].to_vec()).ok()?;
+                    Some((key, size))
+                })
+                .collect())
+        })
+    }
+
     fn append<'a>(
         &'a self,
         user: &'a str,

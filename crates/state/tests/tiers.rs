@@ -86,6 +86,27 @@ async fn conformance(tier: &dyn GlobalTier) {
     tier.clear_appended("u", &k).await.unwrap();
     assert!(tier.read_appended("u", &k, 9).await.unwrap().is_empty());
     tier.clear_appended("u", &k).await.unwrap();
+
+    // Listing: the user's values only (not appended lists), sorted, long keys by their bytes.
+    tier.append("u", &k, Bytes::from("x"), usize::MAX)
+        .await
+        .unwrap();
+    let long = StateKey::new(vec![b'z'; 200]).unwrap();
+    tier.set("u", &long, b"long").await.unwrap();
+    tier.set("other", &k, b"not u's").await.unwrap();
+    let listed = |user: &'static str| async move {
+        let keys = tier.keys(user).await.unwrap();
+        keys.into_iter()
+            .map(|(k, n)| (k.as_bytes().to_vec(), n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed("u").await,
+        [(b"fresh".to_vec(), 4), (vec![b'z'; 200], 4)]
+    );
+    assert!(tier.delete("u", &long).await.unwrap());
+    assert_eq!(listed("u").await, [(b"fresh".to_vec(), 4)]);
+    assert!(listed("nobody").await.is_empty());
 }
 
 #[tokio::test]
@@ -196,6 +217,9 @@ impl GlobalTier for Recording {
     }
     fn delete<'a>(&'a self, user: &'a str, key: &'a StateKey) -> BoxFuture<'a, Result<bool>> {
         self.inner.delete(user, key)
+    }
+    fn keys<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<(StateKey, u64)>>> {
+        self.inner.keys(user)
     }
     fn append<'a>(
         &'a self,

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::{Listing, Object, ObjectStore, StorageError};
+use faasm_api::FilePath;
+
+use crate::{Listing, Object, ObjectStore, SharedFile, StorageError};
 
 pub struct DataDir {
     root: PathBuf,
@@ -145,6 +147,58 @@ impl ObjectStore for DataDir {
         users.sort();
         Ok(users)
     }
+
+    fn files(&self, under: Option<&FilePath>) -> Result<Vec<SharedFile>, StorageError> {
+        let mut files = Vec::new();
+        match under {
+            None => walk(&self.root.join("files"), "", &mut files)?,
+            Some(path) => {
+                let on_disk = self.path(Object::File(path));
+                match fs::metadata(&on_disk) {
+                    Ok(metadata) if metadata.is_file() => files.push(SharedFile {
+                        path: path.as_str().to_owned(),
+                        bytes: metadata.len(),
+                    }),
+                    _ => walk(&on_disk, path.as_str(), &mut files)?,
+                }
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+}
+
+/// Adds the files beneath `dir` (whose shared path is `prefix`) to `out`, depth first.
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<SharedFile>) -> std::io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        // Every stored name came through `FilePath`, so it is UTF-8.
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            walk(&entry.path(), &path, out)?;
+        } else {
+            out.push(SharedFile {
+                path,
+                bytes: metadata.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The directory of a listing's objects and their file extension.
@@ -195,5 +249,29 @@ mod tests {
         let err = store.put(Object::File(&ab), b"x").unwrap_err();
         assert!(matches!(err, StorageError::Clash { .. }), "{err}");
         assert_eq!(store.get(Object::File(&ab)).unwrap(), None);
+    }
+
+    #[test]
+    fn lists_files_beneath_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DataDir::open(dir.path()).unwrap();
+        for (path, bytes) in [("b/x", &b"12"[..]), ("a", b"1"), ("b/c/y", b"123")] {
+            store
+                .put(Object::File(&FilePath::new(path).unwrap()), bytes)
+                .unwrap();
+        }
+        let listed = |under: Option<&str>| -> Vec<(String, u64)> {
+            let under = under.map(|p| FilePath::new(p).unwrap());
+            let files = store.files(under.as_ref()).unwrap();
+            files.into_iter().map(|f| (f.path, f.bytes)).collect()
+        };
+        let all = listed(None);
+        assert_eq!(
+            all,
+            [("a".into(), 1), ("b/c/y".into(), 3), ("b/x".into(), 2)]
+        );
+        assert_eq!(listed(Some("b")), [("b/c/y".into(), 3), ("b/x".into(), 2)]);
+        assert_eq!(listed(Some("a")), [("a".into(), 1)]);
+        assert!(listed(Some("nothing/here")).is_empty());
     }
 }

@@ -8,6 +8,8 @@ mod data_dir;
 
 pub use data_dir::DataDir;
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use faasm_api::{FilePath, StateKey};
 use sha2::Digest;
@@ -65,4 +67,25 @@ pub trait ObjectStore: Send + Sync + 'static {
             .get(object)?
             .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes))))
     }
+    /// Every user's names of `listing` (users without any left out).
+    fn catalog(&self, listing: Listing) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+        let mut catalog = BTreeMap::new();
+        for user in self.users(listing)? {
+            let names = self.list(listing, &user)?;
+            if !names.is_empty() {
+                catalog.insert(user, names);
+            }
+        }
+        Ok(catalog)
+    }
+    /// The shared files at or beneath `under` (all when `None`), sorted by path.
+    fn files(&self, under: Option<&FilePath>) -> Result<Vec<SharedFile>, StorageError>;
+}
+
+/// One shared file of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SharedFile {
+    /// Its normalised path (`a/b/c`).
+    pub path: String,
+    pub bytes: u64,
 }

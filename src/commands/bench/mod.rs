@@ -54,12 +54,11 @@ pub struct BenchArgs {
     /// `location / { return 200 "hello"; }` (its answer must be `hello`).
     #[arg(long)]
     baseline_url: Option<String>,
-    /// Print the results as one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs the benchmark; with the global `--json` the results are one JSON object instead of a
+/// table.
+pub fn run(json: bool, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let timing = Timing::from_args(&args)?;
     ensure!(
         args.client_threads > 0,
@@ -114,7 +113,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         });
     }
 
-    if args.json {
+    if json {
         println!("{}", results_json(&args, &timing, &runs));
     } else {
         print_table(&timing, &runs);

@@ -249,13 +249,16 @@ impl SharedObjects {
         Ok(members)
     }
 
-    /// Every name of `hash` with the sha256 of its object.
-    pub fn digests(&self, hash: &str) -> Result<HashMap<String, String>, StorageError> {
+    /// Every name of `hash` with the sha256 and the length of its object.
+    pub fn objects(&self, hash: &str) -> Result<HashMap<String, (String, usize)>, StorageError> {
         let pointers: HashMap<String, String> =
             self.run(|c| redis::cmd("HGETALL").arg(hash).query(c))?;
         pointers
             .into_iter()
-            .map(|(name, value)| Ok((name, parse(&value)?.0.to_owned())))
+            .map(|(name, value)| {
+                let (sha, len) = parse(&value)?;
+                Ok((name, (sha.to_owned(), len)))
+            })
             .collect()
     }
 }
