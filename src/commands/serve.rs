@@ -6,14 +6,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
 use bytesize::ByteSize;
 use faasm_cluster::store::ClusterStore;
+use faasm_cluster::{ClusterConfig, RedisCalls};
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
-use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
+use faasm_scheduler::{Durability, EmbeddedJournal, HostInfo, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
 use faasm_storage::{DataDir, ObjectStore};
@@ -40,11 +41,21 @@ pub struct ServeArgs {
     /// Where functions, state, shared files and compiled modules are kept [default: ./faasm-data].
     #[arg(long, env = "FAASM_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state tier
-    /// and the store of functions, Python functions and shared files (docs/cluster.md)
-    /// [default: none; all of them live in the data directory].
+    /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state
+    /// tier, the store of functions, Python functions and shared files, the call queue, call
+    /// ids and results (docs/cluster.md) [default: none; all of them live in the data
+    /// directory].
     #[arg(long, env = "FAASM_REDIS", value_name = "URL")]
     redis: Option<String>,
+    /// This host's name in a deployment: the `ip:port` other hosts and clients reach its
+    /// invoke server at [default: the invoke address, or the machine's hostname and the
+    /// invoke port when it listens on every interface].
+    #[arg(long, env = "FAASM_HOST_NAME")]
+    host_name: Option<String>,
+    /// With --redis: seconds a host's claim on a call lasts unless renewed; the calls of a
+    /// host that died run again elsewhere after it [default: 10].
+    #[arg(long, env = "FAASM_CALL_LEASE")]
+    call_lease: Option<f64>,
     /// Wall-clock limit of one call, in seconds (fractions allowed) [default: 60].
     #[arg(long, env = "FAASM_CALL_TIMEOUT")]
     call_timeout: Option<f64>,
@@ -154,6 +165,8 @@ impl ServeArgs {
             invoke_addr: self.invoke_addr.or(lower.invoke_addr),
             data_dir: self.data_dir.or(lower.data_dir),
             redis: self.redis.or(lower.redis),
+            host_name: self.host_name.or(lower.host_name),
+            call_lease: self.call_lease.or(lower.call_lease),
             call_timeout: self.call_timeout.or(lower.call_timeout),
             memory_limit: self.memory_limit.or(lower.memory_limit),
             output_limit: self.output_limit.or(lower.output_limit),
@@ -316,14 +329,63 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let guest_handle = guests.handle().clone();
 
     let metrics = faasm_server::install_metrics().context("installing the metrics recorder")?;
+    let call_lease = seconds(args.call_lease, Duration::from_secs(10), "--call-lease")?;
+    let retention = config.retention;
     tokio.block_on(async move {
+        let upload = tokio::net::TcpListener::bind(upload_addr)
+            .await
+            .with_context(|| format!("binding the upload server to {upload_addr}"))?;
+        let invoke = tokio::net::TcpListener::bind(invoke_addr)
+            .await
+            .with_context(|| format!("binding the invoke server to {invoke_addr}"))?;
+        let host_name = match args.host_name {
+            Some(name) => name,
+            None => host_name(invoke.local_addr()?),
+        };
+        let embedded = Durability::embedded(Arc::new(journal), store.clone());
+        // The scheduler advertises itself through the cluster it is built with.
+        let this_host: Arc<OnceLock<Weak<Scheduler>>> = Arc::default();
+        let durability = match args.redis.as_deref() {
+            None => embedded,
+            Some(url) => {
+                let cluster = ClusterConfig {
+                    host: host_name.clone(),
+                    lease: call_lease,
+                    retention,
+                };
+                let (scheduler, name) = (this_host.clone(), host_name.clone());
+                let advertise = move || {
+                    let scheduler = scheduler.get().and_then(Weak::upgrade);
+                    scheduler.map_or_else(
+                        || HostInfo {
+                            name: name.clone(),
+                            slots: 0,
+                            used_slots: 0,
+                            free_instances: 0,
+                        },
+                        |scheduler| scheduler.host_info(name.clone()),
+                    )
+                };
+                let calls = RedisCalls::connect(url, cluster, advertise)
+                    .await
+                    .with_context(|| format!("joining the deployment on Redis at {url}"))?;
+                let calls = Arc::new(calls);
+                Durability {
+                    queue: calls.clone(),
+                    results: calls.clone(),
+                    ids: calls.clone(),
+                    cluster: Some(calls),
+                }
+            }
+        };
         let scheduler = Scheduler::new(
             Arc::new(runtime),
             store.clone(),
-            Durability::embedded(Arc::new(journal)),
+            durability,
             config,
             guest_handle,
         )?;
+        let _ = this_host.set(Arc::downgrade(&scheduler));
         if let Some(cluster_store) = uploads.cluster {
             cluster_store
                 .watch(scheduler.clone())
@@ -345,12 +407,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             connections.body_timeout,
             metrics,
         )?;
-        let upload = tokio::net::TcpListener::bind(upload_addr)
-            .await
-            .with_context(|| format!("binding the upload server to {upload_addr}"))?;
-        let invoke = tokio::net::TcpListener::bind(invoke_addr)
-            .await
-            .with_context(|| format!("binding the invoke server to {invoke_addr}"))?;
+        scheduler.join_cluster();
         // Tests and `faasm bench` read these two lines to find ports chosen by the OS.
         println!(
             "faasm: upload server listening on http://{}",
@@ -412,6 +469,17 @@ fn guest_executor(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// A duration in seconds from the command line, or `default`.
+/// The name other hosts and clients know this host by: its invoke address, with the machine's
+/// hostname in place of an address that means every interface.
+fn host_name(invoke: SocketAddr) -> String {
+    if !invoke.ip().is_unspecified() {
+        return invoke.to_string();
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname");
+    let hostname = hostname.as_deref().map_or("localhost", str::trim);
+    format!("{hostname}:{}", invoke.port())
+}
+
 fn seconds(value: Option<f64>, default: Duration, flag: &str) -> anyhow::Result<Duration> {
     match value {
         None => Ok(default),

@@ -3,6 +3,7 @@
 
 mod chaining;
 mod cli;
+mod cluster;
 mod cluster_store;
 mod compat_c;
 mod deploy;

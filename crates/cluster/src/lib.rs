@@ -5,5 +5,8 @@
 //!
 //! Every Redis key this crate uses is named in [`keys`], so the layout is readable in one place.
 
+mod calls;
 pub mod keys;
 pub mod store;
+
+pub use calls::{ClusterConfig, RedisCalls};

@@ -46,7 +46,7 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let body = read_body(headers, body, app.limits.invoke, app.body_timeout).await?;
     Ok(match Request::parse(&body)? {
-        Request::Status { id } => status_response(id, &app.scheduler.status(id), json),
+        Request::Status { id } => status_response(id, &app.scheduler.status(id).await, json),
         Request::Invoke {
             call,
             is_async: true,
@@ -64,11 +64,18 @@ async fn handle(
             axum::Json(app.batches.execute(&app.scheduler, batch).await?).into_response()
         }
         Request::BatchStatus { app_id } => {
-            let status = app.batches.status(&app.scheduler, app_id, host(headers))?;
+            let status = app
+                .batches
+                .status(&app.scheduler, app_id, host(headers))
+                .await?;
             axum::Json(status).into_response()
         }
         Request::Planner(command) => {
-            match app.batches.command(&app.scheduler, command, host(headers)) {
+            match app
+                .batches
+                .command(&app.scheduler, command, host(headers))
+                .await
+            {
                 serde_json::Value::String(ack) => text(ack).into_response(),
                 answer => axum::Json(answer).into_response(),
             }
