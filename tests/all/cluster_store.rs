@@ -47,6 +47,12 @@ fn until_call(host: &Server, function: &str, status: u16, body: &str) {
     });
 }
 
+fn delete_function(host: &Server, function: &str) {
+    let url = format!("{}/f/demo/{function}", host.upload);
+    let reply = host.request(Method::DELETE, &url, &[], Vec::new());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
 fn put_file(host: &Server, path: &str, bytes: &[u8]) -> Reply {
     let url = format!("{}/file", host.upload);
     host.request(Method::PUT, &url, &[("FilePath", path)], bytes.to_vec())
@@ -112,26 +118,14 @@ fn a_delete_on_one_host_is_a_404_on_the_others() {
     a.upload("demo", "gone", &compile("examples/c/echo.c"));
     a.upload("demo", "kept", &compile("examples/c/echo.c"));
     assert_eq!(a.call("demo", "gone", "ping").text(), "ping");
-    let reply = b.request(
-        Method::DELETE,
-        &format!("{}/f/demo/gone", b.upload),
-        &[],
-        Vec::new(),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    delete_function(&b, "gone");
     assert_eq!(a.get("/f/demo/gone").status, 404);
     until_call(&a, "gone", 404, "Function demo/gone not found");
     assert_eq!(a.get("/f/demo").json(), json!(["kept"]));
-    // The blob both pointed at stays for the one left; once that goes, so does the blob and
-    // the user's listing.
+    // The blob both pointed at stays for the one left (A loads it now); once that goes, so
+    // does the blob and the user's listing.
     assert_eq!(a.call("demo", "kept", "still").text(), "still");
-    let reply = a.request(
-        Method::DELETE,
-        &format!("{}/f/demo/kept", a.upload),
-        &[],
-        Vec::new(),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    delete_function(&a, "kept");
     assert!(redis_keys(&redis, "faasm:blob:*").is_empty());
     assert_eq!(redis_keys(&redis, "faasm:function*"), Vec::<String>::new());
 }

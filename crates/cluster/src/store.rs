@@ -44,6 +44,10 @@ use shared::{Pointer, SharedObjects};
 const RESUBSCRIBE_FIRST: Duration = Duration::from_millis(100);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(5);
 
+/// How often a host pings Redis on its subscription, and how long the answer may take: a
+/// connection that died without a reset (a lost machine, a partition) counts as lost then.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
 /// Uploads in Redis, shared by every host; this host's own records on its disk.
 pub struct ClusterStore {
     url: String,
@@ -179,34 +183,51 @@ impl ClusterStore {
         }
     }
 
-    /// Applies announcements until the subscription ends.
-    async fn follow(self: &Arc<Self>, mut subscription: redis::aio::PubSub, scheduler: &Scheduler) {
-        let mut messages = subscription.on_message();
-        while let Some(message) = messages.next().await {
-            let change: Change = match serde_json::from_slice(message.get_payload_bytes()) {
-                Ok(change) => change,
-                Err(err) => {
-                    tracing::warn!("ignoring a malformed store change: {err}");
-                    continue;
-                }
-            };
-            if change.origin == self.origin {
-                continue;
-            }
-            let functions = scheduler.functions();
-            match change.changed {
-                Changed::Function { user, function } => {
-                    functions.invalidate(FunctionKind::Wasm, &user, &function);
-                }
-                Changed::Python { user, function } => {
-                    functions.invalidate(FunctionKind::Python, &user, &function);
-                }
-                Changed::File { path } => {
-                    let store = self.clone();
-                    let copied = tokio::task::spawn_blocking(move || store.copy_file(&path)).await;
-                    if let Ok(Err(err)) = copied {
-                        tracing::warn!("copying a changed shared file: {err}");
+    /// Applies announcements until the subscription ends or stops answering pings.
+    async fn follow(self: &Arc<Self>, subscription: redis::aio::PubSub, scheduler: &Scheduler) {
+        let (mut sink, mut messages) = subscription.split();
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => self.apply(message.get_payload_bytes(), scheduler).await,
+                    None => return,
+                },
+                _ = keepalive.tick() => {
+                    let pong = tokio::time::timeout(KEEPALIVE, sink.ping::<()>()).await;
+                    if !matches!(pong, Ok(Ok(()))) {
+                        return;
                     }
+                }
+            }
+        }
+    }
+
+    /// Applies one announcement of another host.
+    async fn apply(self: &Arc<Self>, message: &[u8], scheduler: &Scheduler) {
+        let change: Change = match serde_json::from_slice(message) {
+            Ok(change) => change,
+            Err(err) => {
+                tracing::warn!("ignoring a malformed store change: {err}");
+                return;
+            }
+        };
+        if change.origin == self.origin {
+            return;
+        }
+        let functions = scheduler.functions();
+        match change.changed {
+            Changed::Function { user, function } => {
+                functions.invalidate(FunctionKind::Wasm, &user, &function);
+            }
+            Changed::Python { user, function } => {
+                functions.invalidate(FunctionKind::Python, &user, &function);
+            }
+            Changed::File { path } => {
+                let store = self.clone();
+                let copied = tokio::task::spawn_blocking(move || store.copy_file(&path)).await;
+                if let Ok(Err(err)) = copied {
+                    tracing::warn!("copying a changed shared file: {err}");
                 }
             }
         }
