@@ -14,6 +14,7 @@ mod admission;
 mod durable;
 mod functions;
 mod ids;
+mod mpi;
 mod results;
 mod session;
 mod telemetry;
@@ -24,7 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
-use faasm_runtime::{CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, Runtime};
+use faasm_runtime::{
+    CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, MpiHost, Runtime,
+};
 use faasm_storage::ObjectStore;
 use tokio::sync::{Notify, oneshot};
 
@@ -46,8 +49,9 @@ pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
     }
 }
 
-use admission::Admission;
+use admission::{Admission, InstancePermit};
 use ids::CallIds;
+use mpi::WorldRoot;
 use results::ResultsRegistry;
 use session::CallSession;
 use telemetry::CallMetrics;
@@ -144,6 +148,15 @@ struct Launch {
     done: Option<oneshot::Sender<Arc<CallResult>>>,
     /// When the call was accepted (before its module was looked up), for its latency.
     accepted: Instant,
+    /// An MPI rank above 0: the instance admitted with its world, and its membership.
+    rank: Option<RankLaunch>,
+}
+
+/// What an MPI rank above 0 starts with.
+struct RankLaunch {
+    rank: i32,
+    instance: InstancePermit,
+    world: Arc<dyn MpiHost>,
 }
 
 impl Scheduler {
@@ -224,8 +237,14 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
-        if call.mpi_world_size.is_some() {
-            return Err(ApiError::NotImplemented("MPI calls".into()));
+        if let Some(size) = call.mpi_world_size {
+            let max = self.admission.max_gang();
+            if size as usize > max {
+                return Err(ApiError::BadRequest(format!(
+                    "an MPI world of {size} ranks needs {size} instances at once; this host \
+                     admits worlds of at most {max} ranks (raise --max-instances)"
+                )));
+            }
         }
         let accepted = Instant::now();
         let module = self.module(&call).await?;
@@ -281,7 +300,38 @@ impl Scheduler {
             durable,
             done,
             accepted,
+            rank: None,
         });
+    }
+
+    /// Starts rank `rank` of an MPI world: a call of rank 0's tree, on an instance admitted
+    /// with rank 0.
+    fn start_rank(
+        self: &Arc<Self>,
+        tree: &Arc<CallTree>,
+        module: Arc<FunctionModule>,
+        call: CallRequest,
+        rank: RankLaunch,
+    ) -> Result<CallId, String> {
+        let accepted = Instant::now();
+        let id = self.ids.next().map_err(|e| e.to_string())?;
+        let handle = tree.add_child(ROOT, id).map_err(|e| e.to_string())?;
+        // It holds an instance already: it leaves the queue as soon as it runs.
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.results.start(id, call_name(&call));
+        self.spawn(Launch {
+            tree: tree.clone(),
+            handle,
+            id,
+            module,
+            call,
+            entry: Entry::Main,
+            durable: false,
+            done: None,
+            accepted,
+            rank: Some(rank),
+        });
+        Ok(id)
     }
 
     /// Starts a chained call of `parent`'s tree; a refusal starts nothing.
@@ -312,6 +362,7 @@ impl Scheduler {
             durable: false,
             done: None,
             accepted,
+            rank: None,
         });
         Ok(handle)
     }
@@ -353,6 +404,7 @@ impl Scheduler {
             durable,
             done,
             accepted: submitted,
+            rank,
         } = launch;
         let series = self.metrics.function(&call.user, &call.function);
         let function = call.function.clone();
@@ -367,41 +419,95 @@ impl Scheduler {
             module.clone(),
         ));
         let mut place = QueuePlace(Some(&self.waiting));
+        // The root of an MPI world is admitted with the instances of all its ranks.
+        let world_size = call.mpi_world_size.filter(|_| handle == ROOT);
+        let (preset, member) = match rank {
+            Some(RankLaunch {
+                rank,
+                instance,
+                world,
+            }) => (Some(instance), Some((rank, world))),
+            None => (None, None),
+        };
         let admitted = async {
-            let instance = self
-                .admission
-                .instance(&tree.user, turn, handle == ROOT, &tree)
-                .await;
+            let instances = match preset {
+                Some(instance) => vec![instance],
+                None => {
+                    let count = world_size.unwrap_or(1) as usize;
+                    let admission = &self.admission;
+                    admission
+                        .instances(&tree.user, turn, handle == ROOT, &tree, count)
+                        .await
+                }
+            };
             place.leave();
             session.take_worker().await;
-            instance
+            instances
         };
         let admitted = tokio::select! {
             biased;
-            instance = admitted => Ok(instance),
+            instances = admitted => Ok(instances),
             reason = tree.aborted() => Err(reason),
         };
         let started = Instant::now();
-        let (outcome, instance) = match admitted {
-            Ok(instance) => {
+        let mut world = None;
+        let (outcome, mut instance) = match admitted {
+            Ok(mut instances) => {
+                let others = instances.split_off(1);
+                let mpi: Option<Arc<dyn MpiHost>> = match (&member, world_size) {
+                    (Some((_, member)), _) => Some(member.clone()),
+                    (None, Some(_)) => {
+                        let root = WorldRoot::new(
+                            self.clone(),
+                            tree.clone(),
+                            call.clone(),
+                            module.clone(),
+                            others,
+                        );
+                        world = Some(root.clone());
+                        Some(root)
+                    }
+                    (None, None) => None,
+                };
                 let input = CallInput {
                     user: call.user,
                     input: call.input,
                     cmdline: call.cmdline,
                     entry,
                     host: Some(session.clone()),
+                    mpi,
                 };
-                (self.runtime.run(&module, input).await, Some(instance))
+                (self.runtime.run(&module, input).await, instances.pop())
             }
             Err(reason) => (aborted(reason.to_string()), None),
         };
+        let failed = outcome.return_value != 0 || outcome.error.is_some();
+        if failed && (world.is_some() || member.is_some()) {
+            // One rank failing fails the world: the tree's abort stops every other rank.
+            let rank = member.as_ref().map_or(0, |(rank, _)| *rank);
+            let error = outcome.error.as_deref().unwrap_or("Call failed");
+            tree.abort(format!(
+                "Call failed: MPI world failed: rank {rank}: {error}"
+            ));
+        }
         // A call that failed because its tree was aborted (say, its child was) reports the
         // tree's reason, however the race between the two ended.
-        let failed = outcome.return_value != 0 || outcome.error.is_some();
-        let outcome = match tree.abort_reason() {
+        let mut outcome = match tree.abort_reason() {
             Some(reason) if failed => aborted(reason.to_string()),
             _ => outcome,
         };
+        if let Some(world) = world {
+            // The world's call ends when every rank has, and fails if any failed. Its
+            // instance and worker are not needed meanwhile.
+            instance.take();
+            session.pause();
+            for id in world.ranks() {
+                self.results.wait(id).await;
+            }
+            if let Some(reason) = tree.abort_reason() {
+                outcome = aborted(reason.to_string());
+            }
+        }
         place.leave();
         session.pause();
         let result = Arc::new(CallResult {
