@@ -65,6 +65,12 @@ impl Reduction {
         let user = if op >= datatypes::FIRST_USER_OP {
             let found = mpi.ops.get(&op).copied();
             Some(found.ok_or_else(|| format_err!("unknown operation {op}"))?)
+        } else if datatypes::builtin(datatype).is_none() {
+            // As the standard says: built-in operations take built-in datatypes only.
+            bail!(
+                "{} is not defined for derived datatypes",
+                datatypes::op_name(op)
+            );
         } else if (1..=datatypes::MINLOC).contains(&op) {
             None
         } else {
