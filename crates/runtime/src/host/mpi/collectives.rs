@@ -498,8 +498,9 @@ pub(super) async fn reduce(
     let reduction = Reduction::new(caller, op, datatype)?;
     let len = byte_len(count, &reduction.datatype)?;
     check_root(comm, root)?;
-    let in_place = sendbuf == IN_PLACE && comm.rank == root;
-    let mine = read(caller, if in_place { recvbuf } else { sendbuf }, len)?;
+    // MPI_IN_PLACE belongs at the root; elsewhere it is taken, as Faasm does, to mean the
+    // data is in `recvbuf` (Faasm's own examples rely on that).
+    let mine = contribution(caller, sendbuf, recvbuf, len)?;
     if comm.rank == root {
         check(caller, recvbuf, len)?;
     }
