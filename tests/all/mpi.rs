@@ -134,7 +134,7 @@ fn worlds_that_do_not_fit_together_take_turns() {
 fn a_failing_rank_fails_the_world_and_releases_the_others() {
     // The other ranks wait for a message that never comes: only the world failing ends them
     // (the call timeout is far beyond the client's).
-    let server = Server::start(&["--call-timeout", "600"]);
+    let server = Server::start(&["--call-timeout", "600", "--mpi-buffer-limit", "1MiB"]);
     upload(&server, "fail");
     let (ok, _) = mpirun("fail", 4, &["abort"]);
     assert!(!ok, "OpenMPI's world should fail too");
@@ -143,6 +143,7 @@ fn a_failing_rank_fails_the_world_and_releases_the_others() {
         ("exit", "return value=3"),
         ("trap", "trap"),
         ("unsupported", "MPI_Comm_split is not supported"),
+        ("flood", "past 1048576 bytes (--mpi-buffer-limit)"),
     ] {
         let json = world(&server, "fail", 4, how).json();
         assert_eq!(json["status"], "FAILED", "{json:#}");

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -55,19 +56,44 @@ impl Pattern {
 pub struct Mailbox {
     queue: Mutex<VecDeque<Message>>,
     arrived: Notify,
+    /// Bytes waiting in this mailbox and the others that share the counter (a world's).
+    buffered: Arc<AtomicUsize>,
 }
 
 impl Mailbox {
-    pub fn deliver(&self, message: Message) {
+    /// A mailbox whose waiting bytes count in `buffered`.
+    pub fn counted_in(buffered: Arc<AtomicUsize>) -> Self {
+        Self {
+            buffered,
+            ..Self::default()
+        }
+    }
+
+    /// Queues `message`, unless the bytes waiting (counted with this message's) would pass
+    /// `limit`: then the message is refused and its size is returned.
+    pub fn deliver(&self, message: Message, limit: usize) -> Result<(), usize> {
+        let len = message.data.len();
+        let fits = self
+            .buffered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(len).filter(|&total| total <= limit)
+            });
+        if fits.is_err() {
+            return Err(len);
+        }
         self.queue.lock().push_back(message);
         self.arrived.notify_waiters();
+        Ok(())
     }
 
     /// Removes and returns the earliest message `pattern` matches.
     pub fn take(&self, pattern: &Pattern) -> Option<Message> {
         let mut queue = self.queue.lock();
         let index = queue.iter().position(|m| pattern.matches(&m.envelope))?;
-        queue.remove(index)
+        let message = queue.remove(index)?;
+        self.buffered
+            .fetch_sub(message.data.len(), Ordering::AcqRel);
+        Some(message)
     }
 
     /// The envelope and size of the earliest message `pattern` matches, left in place.

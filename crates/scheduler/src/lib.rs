@@ -73,6 +73,9 @@ pub struct SchedulerConfig {
     pub max_attempts: u32,
     /// User/function pairs the metrics label on their own; later pairs count as `other`.
     pub metric_label_pairs: usize,
+    /// Bytes of messages an MPI world may hold sent and not yet received; a send past it
+    /// fails the world.
+    pub mpi_buffer_bytes: usize,
 }
 
 impl SchedulerConfig {
@@ -93,6 +96,7 @@ impl SchedulerConfig {
             max_chained_calls: 10_000,
             max_attempts: 3,
             metric_label_pairs: 100,
+            mpi_buffer_bytes: 256 << 20,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! be reached by another transport without the ranks noticing.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use faasm_api::{CallId, CallRequest};
 use faasm_runtime::{BoxFuture, FunctionModule, Mailbox, Message, MpiHost, MpiWorld};
@@ -25,18 +26,35 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn mailbox(&self, rank: i32) -> &Mailbox;
 }
 
-/// Every rank on this host: a mailbox each.
+/// Every rank on this host: a mailbox each, and together they hold at most `limit` bytes of
+/// messages sent and not yet received.
 struct LocalTransport {
     mailboxes: Vec<Mailbox>,
+    limit: usize,
+}
+
+impl LocalTransport {
+    fn new(size: i32, limit: usize) -> Self {
+        let buffered = Arc::new(AtomicUsize::new(0));
+        Self {
+            mailboxes: (0..size)
+                .map(|_| Mailbox::counted_in(buffered.clone()))
+                .collect(),
+            limit,
+        }
+    }
 }
 
 impl Transport for LocalTransport {
     fn deliver(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>> {
         let delivered = match self.mailboxes.get(dest as usize) {
-            Some(mailbox) => {
-                mailbox.deliver(message);
-                Ok(())
-            }
+            Some(mailbox) => mailbox.deliver(message, self.limit).map_err(|len| {
+                format!(
+                    "a message of {len} bytes would take the world's messages not yet \
+                     received past {} bytes (--mpi-buffer-limit)",
+                    self.limit
+                )
+            }),
             None => Err(format!("rank {dest} is not in the world")),
         };
         Box::pin(std::future::ready(delivered))
@@ -117,9 +135,8 @@ impl MpiHost for WorldRoot {
                 return Err("the world has started already".into());
             }
             let size = self.size as i32;
-            let transport: Arc<dyn Transport> = Arc::new(LocalTransport {
-                mailboxes: (0..size).map(|_| Mailbox::default()).collect(),
-            });
+            let limit = self.scheduler.config.mpi_buffer_bytes;
+            let transport: Arc<dyn Transport> = Arc::new(LocalTransport::new(size, limit));
             for (rank, instance) in (1..size).zip(instances) {
                 let member = Arc::new(Member(Arc::new(Rank {
                     rank,

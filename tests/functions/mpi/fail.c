@@ -1,4 +1,5 @@
-// A world where rank 2 fails, as its input says ("abort", "exit", "trap" or "unsupported"),
+// A world where rank 2 fails, as its cmdline says ("abort", "exit", "trap", "unsupported", or
+// "flood": sending more than the world may buffer),
 // while every other rank waits for a message that never comes: the world must fail at once.
 #include <mpi.h>
 #include <stdio.h>
@@ -20,6 +21,11 @@ int main(int argc, char** argv)
             return 3;
         } else if (strcmp(how, "trap") == 0) {
             __builtin_trap();
+        } else if (strcmp(how, "flood") == 0) {
+            static char chunk[64 * 1024];
+            for (int i = 0; i < 1000; i++) {
+                MPI_Send(chunk, sizeof(chunk), MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+            }
         } else {
             MPI_Comm split;
             MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &split);
