@@ -119,12 +119,11 @@ impl Reduction {
             bail!("the guest could not allocate {total} bytes for a user operation");
         }
         let count = (n / self.datatype.size().max(1)) as i32;
-        let (inptr, inoutptr, lenptr, typeptr) = (
-            base,
-            base + n as u32,
-            base + 2 * n as u32,
-            base + 2 * n as u32 + 4,
-        );
+        // n < total, which fits an i32.
+        let inptr = base;
+        let inoutptr = at(inptr, n as u32)?;
+        let lenptr = at(inoutptr, n as u32)?;
+        let typeptr = at(lenptr, 4)?;
         write(caller, inptr, input)?;
         write(caller, inoutptr, inout)?;
         write(caller, lenptr, &count.to_le_bytes())?;

@@ -230,23 +230,28 @@ fn byte_len(count: i32, datatype: &Datatype) -> Result<usize> {
         .ok_or_else(|| format_err!("{count} items of {} bytes overflow", datatype.size()))
 }
 
+/// `len` as a guest length: more than 4 GiB can never lie inside a wasm32 memory.
+fn guest_len(len: usize) -> Result<u32> {
+    u32::try_from(len).map_err(|_| format_err!("{len} bytes exceed a wasm32 memory"))
+}
+
 /// A copy of `len` bytes of guest memory at `ptr`, bounds-checked.
 fn read(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<Vec<u8>> {
     let memory = memory::exported(caller)?;
     let data = memory.data(&caller);
-    Ok(data[memory::range(data, ptr, len as u32)?].to_vec())
+    Ok(data[memory::range(data, ptr, guest_len(len)?)?].to_vec())
 }
 
 /// Checks that `len` bytes at `ptr` lie inside guest memory.
 fn check(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<()> {
     let memory = memory::exported(caller)?;
-    memory::range(memory.data(&caller), ptr, len as u32).map(drop)
+    memory::range(memory.data(&caller), ptr, guest_len(len)?).map(drop)
 }
 
 fn write(caller: &mut Caller<'_, CallState>, ptr: u32, bytes: &[u8]) -> Result<()> {
     let memory = memory::exported(caller)?;
     let data = memory.data_mut(&mut *caller);
-    let range = memory::range(data, ptr, bytes.len() as u32)?;
+    let range = memory::range(data, ptr, guest_len(bytes.len())?)?;
     data[range].copy_from_slice(bytes);
     Ok(())
 }
@@ -256,7 +261,7 @@ fn write_i32(caller: &mut Caller<'_, CallState>, ptr: u32, value: i32) -> Result
 }
 
 fn read_i32s(caller: &mut Caller<'_, CallState>, ptr: u32, count: usize) -> Result<Vec<i32>> {
-    let bytes = read(caller, ptr, count.checked_mul(4).unwrap_or(usize::MAX))?;
+    let bytes = read(caller, ptr, count.saturating_mul(4))?;
     Ok(bytes
         .chunks_exact(4)
         .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))

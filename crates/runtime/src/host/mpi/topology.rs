@@ -4,7 +4,7 @@
 
 use wasmtime::{Caller, Result, bail, format_err};
 
-use super::{COMM_NULL, PROC_NULL, check, mpi, read_i32s, write_i32};
+use super::{COMM_NULL, PROC_NULL, check, mpi, read_i32s, write, write_i32};
 use crate::call::CallState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +104,7 @@ pub(super) async fn dims_create_call(
 ) -> Result<i32> {
     let mut values = read_i32s(caller, dims, ndims(n)?)?;
     dims_create(nnodes, &mut values)?;
-    for (i, value) in values.into_iter().enumerate() {
-        write_i32(caller, dims + 4 * i as u32, value)?;
-    }
+    write_all(caller, dims, n, &values)?;
     Ok(0)
 }
 
@@ -255,10 +253,8 @@ fn write_all(
             values.len()
         );
     }
-    for (i, &value) in values.iter().enumerate() {
-        write_i32(caller, ptr + 4 * i as u32, value)?;
-    }
-    Ok(())
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write(caller, ptr, &bytes)
 }
 
 #[cfg(test)]
