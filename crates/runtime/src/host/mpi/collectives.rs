@@ -482,6 +482,25 @@ fn contribution(
     )
 }
 
+/// What a reduction starts from: the communicator, the operation, and this rank's `count`
+/// items.
+#[allow(clippy::too_many_arguments)]
+fn reduction_input(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    count: i32,
+    datatype: i32,
+    op: i32,
+    comm: i32,
+) -> Result<(CommInfo, Reduction, Vec<u8>)> {
+    let comm = mpi(caller).comm_info(comm)?;
+    let reduction = Reduction::new(caller, op, datatype)?;
+    let len = byte_len(count, &reduction.datatype)?;
+    let mine = contribution(caller, sendbuf, recvbuf, len)?;
+    Ok((comm, reduction, mine))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn reduce(
     caller: &mut Caller<'_, CallState>,
@@ -493,15 +512,13 @@ pub(super) async fn reduce(
     root: i32,
     comm: i32,
 ) -> Result<i32> {
-    let comm = mpi(caller).comm_info(comm)?;
-    let reduction = Reduction::new(caller, op, datatype)?;
-    let len = byte_len(count, &reduction.datatype)?;
-    check_root(comm, root)?;
     // MPI_IN_PLACE belongs at the root; elsewhere it is taken, as Faasm does, to mean the
     // data is in `recvbuf` (Faasm's own examples rely on that).
-    let mine = contribution(caller, sendbuf, recvbuf, len)?;
+    let (comm, reduction, mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check_root(comm, root)?;
     if comm.rank == root {
-        check(caller, recvbuf, len)?;
+        check(caller, recvbuf, mine.len())?;
     }
     if let Some(result) = reduce_bytes(caller, comm, root, reduction, mine).await? {
         write(caller, recvbuf, &result)?;
@@ -518,11 +535,9 @@ pub(super) async fn allreduce(
     op: i32,
     comm: i32,
 ) -> Result<i32> {
-    let comm = mpi(caller).comm_info(comm)?;
-    let reduction = Reduction::new(caller, op, datatype)?;
-    let len = byte_len(count, &reduction.datatype)?;
-    let mine = contribution(caller, sendbuf, recvbuf, len)?;
-    check(caller, recvbuf, len)?;
+    let (comm, reduction, mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check(caller, recvbuf, mine.len())?;
     let result = allreduce_bytes(caller, comm, reduction, mine).await?;
     write(caller, recvbuf, &result)?;
     Ok(0)
@@ -538,11 +553,9 @@ pub(super) async fn scan(
     op: i32,
     comm: i32,
 ) -> Result<i32> {
-    let comm = mpi(caller).comm_info(comm)?;
-    let reduction = Reduction::new(caller, op, datatype)?;
-    let len = byte_len(count, &reduction.datatype)?;
-    let mut mine = contribution(caller, sendbuf, recvbuf, len)?;
-    check(caller, recvbuf, len)?;
+    let (comm, reduction, mut mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check(caller, recvbuf, mine.len())?;
     if comm.rank > 0 {
         let prefix = recv_from(caller, comm, comm.rank - 1, SCAN).await?;
         check_len(prefix.len(), mine.len())?;
@@ -607,12 +620,23 @@ async fn gather_into(
         return Ok(());
     };
     let layout = layout.expect("the root has a layout");
-    for (rank, (block, (offset, len))) in blocks.iter().zip(layout).enumerate() {
-        if in_place && rank as i32 == root {
-            continue;
+    let skip = in_place.then_some(root as usize);
+    write_blocks(caller, recvbuf, &blocks, &layout, skip)
+}
+
+/// Writes each rank's block where `layout` puts it in `recvbuf` (all but rank `skip`'s).
+fn write_blocks(
+    caller: &mut Caller<'_, CallState>,
+    recvbuf: u32,
+    blocks: &[Bytes],
+    layout: &Layout,
+    skip: Option<usize>,
+) -> Result<()> {
+    for (rank, (block, &(offset, len))) in blocks.iter().zip(layout).enumerate() {
+        if skip != Some(rank) {
+            check_fits(block.len(), len)?;
+            write(caller, at(recvbuf, offset)?, block)?;
         }
-        check_fits(block.len(), len)?;
-        write(caller, at(recvbuf, offset)?, block)?;
     }
     Ok(())
 }
@@ -783,11 +807,7 @@ async fn allgather_into(
         send_to(caller, comm, right, ALLGATHER, blocks[outgoing].clone()).await?;
         blocks[incoming] = recv_from(caller, comm, left, ALLGATHER).await?;
     }
-    for (block, (offset, len)) in blocks.iter().zip(layout) {
-        check_fits(block.len(), len)?;
-        write(caller, at(recvbuf, offset)?, block)?;
-    }
-    Ok(())
+    write_blocks(caller, recvbuf, &blocks, &layout, None)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -31,6 +31,21 @@ pub(super) async fn send(
     Ok(0)
 }
 
+/// A receive's communicator, and its buffer's size in bytes (checked to lie in memory).
+fn receive_buffer(
+    caller: &mut Caller<'_, CallState>,
+    buf: u32,
+    count: i32,
+    datatype: i32,
+    comm: i32,
+) -> Result<(super::CommInfo, usize)> {
+    let mpi = mpi(caller);
+    let info = mpi.comm_info(comm)?;
+    let capacity = byte_len(count, &mpi.datatype(datatype)?)?;
+    check(caller, buf, capacity)?;
+    Ok((info, capacity))
+}
+
 /// `MPI_Recv`.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn recv(
@@ -43,10 +58,7 @@ pub(super) async fn recv(
     comm: i32,
     status: u32,
 ) -> Result<i32> {
-    let mpi = mpi(caller);
-    let info = mpi.comm_info(comm)?;
-    let capacity = byte_len(count, &mpi.datatype(datatype)?)?;
-    check(caller, buf, capacity)?;
+    let (info, capacity) = receive_buffer(caller, buf, count, datatype, comm)?;
     let received = if source == PROC_NULL {
         Status::EMPTY
     } else {
@@ -142,10 +154,7 @@ pub(super) async fn irecv(
     comm: i32,
     request: u32,
 ) -> Result<i32> {
-    let mpi = mpi(caller);
-    let info = mpi.comm_info(comm)?;
-    let capacity = byte_len(count, &mpi.datatype(datatype)?)?;
-    check(caller, buf, capacity)?;
+    let (info, capacity) = receive_buffer(caller, buf, count, datatype, comm)?;
     check(caller, request, 4)?;
     let posted = if source == PROC_NULL {
         Request::Done(Status::EMPTY)
@@ -156,7 +165,7 @@ pub(super) async fn irecv(
             freed: false,
         })
     };
-    let handle = super::mpi(caller).new_request(posted);
+    let handle = mpi(caller).new_request(posted);
     write_i32(caller, request, handle)?;
     Ok(0)
 }
