@@ -132,3 +132,65 @@ pub trait MpiHost: Send + Sync + 'static {
     /// `MPI_Init`: this rank's membership. Rank 0's first call starts ranks 1..N-1.
     fn join(&self) -> BoxFuture<'_, Result<Arc<dyn MpiWorld>, String>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(source: i32, tag: i32, data: &'static [u8]) -> Message {
+        Message {
+            envelope: Envelope {
+                context: 0,
+                source,
+                tag,
+            },
+            data: Bytes::from_static(data),
+        }
+    }
+
+    fn pattern(source: Option<i32>, tag: Option<i32>) -> Pattern {
+        Pattern {
+            context: 0,
+            source,
+            tag,
+        }
+    }
+
+    #[test]
+    fn takes_the_earliest_match_and_never_overtakes() {
+        let mailbox = Mailbox::default();
+        for m in [
+            message(1, 5, b"a"),
+            message(2, 7, b"b"),
+            message(1, 5, b"c"),
+            message(1, 6, b"d"),
+        ] {
+            mailbox.deliver(m, usize::MAX).unwrap();
+        }
+        let data = |m: Option<Message>| m.map(|m| m.data);
+        assert_eq!(data(mailbox.take(&pattern(Some(1), Some(6)))).unwrap(), "d");
+        assert_eq!(data(mailbox.take(&pattern(None, Some(7)))).unwrap(), "b");
+        assert_eq!(data(mailbox.take(&pattern(Some(1), None))).unwrap(), "a");
+        assert!(mailbox.take(&pattern(Some(2), None)).is_none());
+        // Another context never matches.
+        let other = Pattern {
+            context: 2,
+            ..pattern(None, None)
+        };
+        assert!(mailbox.peek(&other).is_none());
+        assert_eq!(data(mailbox.take(&pattern(None, None))).unwrap(), "c");
+    }
+
+    #[test]
+    fn counts_what_waits_against_the_limit() {
+        let buffered = Arc::new(AtomicUsize::new(0));
+        let first = Mailbox::counted_in(buffered.clone());
+        let second = Mailbox::counted_in(buffered.clone());
+        first.deliver(message(0, 0, b"1234"), 6).unwrap();
+        assert_eq!(second.deliver(message(0, 0, b"123"), 6), Err(3));
+        second.deliver(message(0, 0, b"12"), 6).unwrap();
+        first.take(&pattern(None, None)).unwrap();
+        assert_eq!(buffered.load(Ordering::Acquire), 2);
+        second.deliver(message(0, 0, b"123"), 6).unwrap();
+    }
+}
