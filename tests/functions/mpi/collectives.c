@@ -189,6 +189,33 @@ int main(int argc, char** argv)
                (unsigned long long)u64_max, i8_min, i16_sum, i32_max, l_sum, b_and, b_or, c_max);
     }
 
+    // A large Allreduce (a ring over more than two ranks): every value once per rank.
+    {
+        const int n = 30001;
+        int* big_in = malloc(sizeof(int) * n);
+        int* big_out = malloc(sizeof(int) * n);
+        double* dbig_in = malloc(sizeof(double) * n);
+        double* dbig_out = malloc(sizeof(double) * n);
+        for (int i = 0; i < n; i++) {
+            big_in[i] = (i * 7 + rank * 13) % 1000;
+            dbig_in[i] = (i % 17) * 0.5 + rank;
+        }
+        MPI_Allreduce(big_in, big_out, n, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(dbig_in, dbig_out, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        long long check = 0;
+        double dcheck = 0;
+        for (int i = 0; i < n; i++) {
+            check += (long long)big_out[i] * (i % 11 + 1);
+            dcheck += dbig_out[i] * (i % 3 + 1);
+        }
+        int big[3] = { (int)(check % 1000000007), (int)(check / 1000000007), (int)dcheck };
+        show_ints("allreduce_large", big, 3);
+        free(big_in);
+        free(big_out);
+        free(dbig_in);
+        free(dbig_out);
+    }
+
     // Allreduce and Reduce in place.
     int acc[3] = { rank, 1, rank % 2 };
     MPI_Allreduce(MPI_IN_PLACE, acc, 3, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

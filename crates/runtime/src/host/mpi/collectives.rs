@@ -1,7 +1,7 @@
 //! Collectives, built on point-to-point messages in the communicator's collective context
 //! (so they never match user messages): binomial-tree broadcast and reduce, recursive
-//! doubling allreduce (reduce + broadcast when the operation does not commute or the size is
-//! not a power of two), dissemination barrier, ring allgather, pairwise all-to-all, linear
+//! doubling allreduce (a ring for large buffers; reduce + broadcast when the operation does
+//! not commute or the size is not a power of two), dissemination barrier, ring allgather, pairwise all-to-all, linear
 //! gather/scatter at the root and a chain for scan. A non-commutative user operation is
 //! applied in rank order.
 
@@ -282,6 +282,10 @@ async fn allreduce_bytes(
     mut mine: Vec<u8>,
 ) -> Result<Vec<u8>> {
     let size = comm.size;
+    let items = mine.len() / reduction.datatype.size().max(1);
+    if reduction.commutes() && size > 2 && mine.len() >= RING_BYTES && items >= size as usize {
+        return ring_allreduce(caller, comm, reduction, mine).await;
+    }
     if !reduction.commutes() || size.count_ones() != 1 {
         let reduced = reduce_bytes(caller, comm, 0, reduction, mine).await?;
         let data = Bytes::from(reduced.unwrap_or_default());
@@ -313,6 +317,49 @@ async fn allreduce_bytes(
     }
     Ok(mine)
 }
+
+/// A ring allreduce for large buffers: a reduce-scatter around the ring (each rank ends with
+/// one block fully reduced), then an allgather of the blocks. Each rank sends and receives
+/// about twice the buffer, whatever the size, and every block is reduced once, so all ranks
+/// get the same bits.
+async fn ring_allreduce(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let (size, rank) = (comm.size as usize, comm.rank as usize);
+    let item = reduction.datatype.size();
+    let items = mine.len() / item;
+    // Block `b` holds items [b * items / size, (b + 1) * items / size).
+    let block = |b: usize| b * items / size * item..(b + 1) * items / size * item;
+    let (right, left) = (
+        ((rank + 1) % size) as i32,
+        ((rank + size - 1) % size) as i32,
+    );
+    for step in 0..size - 1 {
+        let outgoing = Bytes::copy_from_slice(&mine[block((rank + size - step) % size)]);
+        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
+        let target = block((rank + 2 * size - step - 1) % size);
+        check_len(theirs.len(), target.len())?;
+        reduction.apply(caller, &theirs, &mut mine[target]).await?;
+    }
+    // Rank r now holds block r + 1 reduced; pass the reduced blocks around.
+    for step in 0..size - 1 {
+        let outgoing = Bytes::copy_from_slice(&mine[block((rank + 1 + size - step) % size)]);
+        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
+        let target = block((rank + size - step) % size);
+        check_len(theirs.len(), target.len())?;
+        mine[target].copy_from_slice(&theirs);
+    }
+    Ok(mine)
+}
+
+/// From this size on, an allreduce of a commutative operation over more than two ranks goes
+/// around a ring.
+const RING_BYTES: usize = 64 * 1024;
 
 /// Every rank's block at `root`, in rank order (`None` elsewhere).
 async fn gather_bytes(
