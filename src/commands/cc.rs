@@ -72,6 +72,9 @@ const SDK_HEADERS: &[(&str, &str)] = &[
     sdk_header!("time.h"),
 ];
 
+/// `mpi.h` (docs/mpi.md), installed at the top of the include directory as MPI programs expect.
+const MPI_HEADER: &str = include_str!("../../sdk/c/include/mpi.h");
+
 /// wasi-libc's emulations of POSIX calls WASI lacks, which Faasm's functions get from its
 /// toolchain (mmap from its own libc): each needs a define (without it the declarations are
 /// hidden, or `#error`) and a library at link time. All four are in Debian's wasi-libc package.
@@ -274,18 +277,23 @@ fn cache_root() -> anyhow::Result<PathBuf> {
     Ok(root)
 }
 
-/// Write the embedded headers under `<root>/include/faasm/`, touching only changed files.
+/// Write the embedded headers under `<root>/include/` (`faasm/*.h` and `mpi.h`), touching only
+/// changed files.
 fn install_headers(root: &Path) -> anyhow::Result<PathBuf> {
     let include = root.join("include");
     let dir = include.join("faasm");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, text) in SDK_HEADERS {
-        let path = dir.join(name);
+    let headers = SDK_HEADERS
+        .iter()
+        .map(|(name, text)| (dir.join(name), *text))
+        .chain(std::iter::once((include.join("mpi.h"), MPI_HEADER)));
+    for (path, text) in headers {
         if fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
             continue;
         }
         // Write then rename, so a concurrent `faasm cc` never reads a half-written header.
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let name = path.file_name().expect("a file").to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// at most 1GiB].
     #[arg(long, env = "FAASM_MAX_RESULT_BYTES")]
     max_result_bytes: Option<ByteSize>,
+    /// Bytes of messages an MPI world may hold sent and not yet received; a send past it fails
+    /// the world [default: 256MiB].
+    #[arg(long, env = "FAASM_MPI_BUFFER_LIMIT")]
+    mpi_buffer_limit: Option<ByteSize>,
     /// Runs an accepted async call gets if the host restarts during it [default: 3].
     #[arg(long, env = "FAASM_MAX_ATTEMPTS")]
     max_attempts: Option<u32>,
@@ -184,6 +188,7 @@ impl ServeArgs {
             max_chained_calls: self.max_chained_calls.or(lower.max_chained_calls),
             max_tree_calls: self.max_tree_calls.or(lower.max_tree_calls),
             max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
+            mpi_buffer_limit: self.mpi_buffer_limit.or(lower.mpi_buffer_limit),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             metric_label_pairs: self.metric_label_pairs.or(lower.metric_label_pairs),
             drain_timeout: self.drain_timeout.or(lower.drain_timeout),
@@ -306,6 +311,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.tree.max_depth = args.max_chain_depth.unwrap_or(config.tree.max_depth);
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
     config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
+    config.mpi_buffer_bytes = bytes(args.mpi_buffer_limit, config.mpi_buffer_bytes as u64) as usize;
     config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
     config.metric_label_pairs = args.metric_label_pairs.unwrap_or(config.metric_label_pairs);
     let drain_timeout = Duration::from_secs_f64(args.drain_timeout.unwrap_or(10.0).max(0.0));

@@ -13,6 +13,7 @@ mod files;
 mod harness;
 mod invoke;
 mod limits;
+mod mpi;
 mod observability;
 mod persistence;
 mod properties;

@@ -11,6 +11,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::capped_pipe::CappedPipe;
 use crate::files::CallFiles;
 use crate::limits::MemoryCap;
+use crate::mpi::MpiHost;
 use crate::python::PythonCall;
 use crate::sandbox::{self, Sandboxed, Stopped, classify_error};
 use crate::{CallHost, Entry, FunctionModule, Runtime};
@@ -27,6 +28,8 @@ pub struct CallInput {
     pub entry: Entry,
     /// The scheduler's side of chaining; without it the chaining calls trap.
     pub host: Option<Arc<dyn CallHost>>,
+    /// The call's MPI world (SPEC §9); without it `MPI_Init` traps.
+    pub mpi: Option<Arc<dyn MpiHost>>,
 }
 
 /// How a call ended.
@@ -55,6 +58,8 @@ pub(crate) struct CallState {
     pub state: crate::host::state::StateSession,
     /// What the Python runner is doing, in an instance of the interpreter.
     pub python: Option<PythonCall>,
+    /// The call's MPI rank: its world, communicators and requests.
+    pub mpi: crate::host::mpi::MpiCall,
 }
 
 impl Sandboxed for CallState {
@@ -89,6 +94,7 @@ impl Runtime {
             user: call.user,
             input: call.input,
             host: call.host,
+            mpi: call.mpi,
             files,
             python,
         };
@@ -152,6 +158,7 @@ impl Runtime {
             files: start.files.with_scratch_limit(limits.scratch_bytes),
             state: crate::host::state::StateSession::new(self.config.state.clone()),
             python: start.python,
+            mpi: crate::host::mpi::MpiCall::new(start.mpi),
         };
         sandbox::store(engine, state)
     }
@@ -162,6 +169,7 @@ pub(crate) struct CallStart {
     pub user: String,
     pub input: Bytes,
     pub host: Option<Arc<dyn CallHost>>,
+    pub mpi: Option<Arc<dyn MpiHost>>,
     pub files: CallFiles,
     pub python: Option<PythonCall>,
 }

@@ -10,6 +10,9 @@
 //!   host-wide and within the user's share (`user_instances`); children may take any free slot
 //!   of the user's share. A user never holds more than its share, so other users always find
 //!   room.
+//! - An MPI world is admitted whole: its root asks for the instances of all its ranks at once
+//!   and gets them only when all fit (same rules as a root, for `count` instances), so two
+//!   worlds never each hold part of what the other needs.
 //! - If, despite that, every instance a user holds belongs to a call awaiting a call that cannot
 //!   be admitted (a tree wider or deeper than the host), the newest such tree is aborted with a
 //!   clear reason instead of waiting forever. Nothing else can free those instances, so this is
@@ -93,6 +96,8 @@ struct User {
 
 struct InstanceRequest {
     root: bool,
+    /// Instances granted together (an MPI world's ranks are admitted as a whole).
+    count: usize,
     tree: Arc<CallTree>,
     grant: oneshot::Sender<()>,
 }
@@ -120,20 +125,23 @@ impl Admission {
         }
     }
 
-    /// Waits for an instance for a call of `tree` (its root if `root`). Cancel-safe: dropping
-    /// the future gives back an instance granted in the meantime.
-    pub async fn instance(
+    /// Waits for `count` instances for a call of `tree` (its root if `root`), granted at once:
+    /// more than one for a gang, a root and the calls it will start (an MPI world's ranks).
+    /// Cancel-safe: dropping the future gives back instances granted in the meantime.
+    pub async fn instances(
         self: &Arc<Self>,
         user: &Arc<str>,
         turn: Turn,
         root: bool,
         tree: &Arc<CallTree>,
-    ) -> InstancePermit {
+        count: usize,
+    ) -> Vec<InstancePermit> {
         let (grant, granted) = oneshot::channel();
         {
             let mut state = self.state.lock();
             let request = InstanceRequest {
                 root,
+                count,
                 tree: tree.clone(),
                 grant,
             };
@@ -146,16 +154,24 @@ impl Admission {
         }
         let mut waiting = Waiting {
             granted: Some(granted),
-            on_drop: || self.release_instance(user),
+            on_drop: || (0..count).for_each(|_| self.release_instance(user)),
         };
         waiting.wait().await;
-        InstancePermit {
-            admission: self.clone(),
-            user: user.clone(),
-        }
+        (0..count)
+            .map(|_| InstancePermit {
+                admission: self.clone(),
+                user: user.clone(),
+            })
+            .collect()
     }
 
-    /// Waits for a worker. Cancel-safe like [`Admission::instance`].
+    /// The most instances one root may be granted at once: a user's share, less the reserve
+    /// its root calls leave for children.
+    pub fn max_gang(&self) -> usize {
+        self.config.user_instances - self.config.child_reserve
+    }
+
+    /// Waits for a worker. Cancel-safe like [`Admission::instances`].
     pub async fn worker(self: &Arc<Self>, user: &Arc<str>, turn: Turn) -> WorkerPermit {
         let (grant, granted) = oneshot::channel();
         {
@@ -213,14 +229,15 @@ impl Admission {
         state.dispatch(&self.config);
     }
 
-    /// Whether a call of `user` (a root if `root`) would get an instance at once.
-    pub fn admits_now(&self, user: &str, root: bool) -> bool {
+    /// Whether a call of `user` (a root if `root`, needing `count` instances) would get
+    /// them at once.
+    pub fn admits_now(&self, user: &str, root: bool, count: usize) -> bool {
         let state = self.state.lock();
         let (held, waiting) = state
             .users
             .get(user)
             .map_or((0, 0), |u| (u.held, u.instances.len()));
-        waiting == 0 && admissible(&self.config, state.free_instances, held, root)
+        waiting == 0 && admissible(&self.config, state.free_instances, held, root, count)
     }
 
     /// Instances nobody holds or waits for now.
@@ -240,11 +257,19 @@ impl Admission {
     }
 }
 
-/// Whether a call (a root if `root`) of a user holding `held` instances may take one of
-/// `free` (at least one): roots leave the child reserve free and their user room for a child.
-fn admissible(config: &AdmissionConfig, free: usize, held: usize, root: bool) -> bool {
+/// Whether a call (a root if `root`, with `count` instances for a whole MPI world) of a user
+/// holding `held` instances may take them from `free`: roots leave the child reserve free and
+/// their user room for a child.
+fn admissible(
+    config: &AdmissionConfig,
+    free: usize,
+    held: usize,
+    root: bool,
+    count: usize,
+) -> bool {
     if root {
-        free > config.child_reserve && held + config.child_reserve < config.user_instances
+        free >= count + config.child_reserve
+            && held + count + config.child_reserve <= config.user_instances
     } else {
         free > 0 && held < config.user_instances
     }
@@ -280,7 +305,8 @@ impl State {
             let Some(entry) = user.instances.first_entry() else {
                 continue;
             };
-            if !admissible(&config, free, user.held, entry.get().root) {
+            let count = entry.get().count;
+            if !admissible(&config, free, user.held, entry.get().root, count) {
                 self.instance_turns.push_back(name);
                 passes += 1;
                 continue;
@@ -288,9 +314,9 @@ impl State {
             let request = entry.remove();
             let more = !user.instances.is_empty();
             if request.grant.send(()).is_ok() {
-                user.held += 1;
-                self.held += 1;
-                self.free_instances -= 1;
+                user.held += count;
+                self.held += count;
+                self.free_instances -= count;
                 passes = 0;
             }
             if more {

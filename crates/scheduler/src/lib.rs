@@ -15,6 +15,7 @@ mod cluster;
 mod durable;
 mod functions;
 mod ids;
+mod mpi;
 mod results;
 mod session;
 mod telemetry;
@@ -25,7 +26,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
-use faasm_runtime::{CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, Runtime};
+use faasm_runtime::{
+    CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, MpiHost, Runtime,
+};
 use faasm_storage::ObjectStore;
 use tokio::sync::{Notify, oneshot};
 
@@ -50,8 +53,9 @@ pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
     }
 }
 
-use admission::Admission;
+use admission::{Admission, InstancePermit};
 use ids::CallIds;
+use mpi::WorldRoot;
 use results::ResultsRegistry;
 use session::CallSession;
 use telemetry::CallMetrics;
@@ -73,6 +77,9 @@ pub struct SchedulerConfig {
     pub max_attempts: u32,
     /// User/function pairs the metrics label on their own; later pairs count as `other`.
     pub metric_label_pairs: usize,
+    /// Bytes of messages an MPI world may hold sent and not yet received; a send past it
+    /// fails the world.
+    pub mpi_buffer_bytes: usize,
 }
 
 impl SchedulerConfig {
@@ -93,6 +100,7 @@ impl SchedulerConfig {
             max_chained_calls: 10_000,
             max_attempts: 3,
             metric_label_pairs: 100,
+            mpi_buffer_bytes: 256 << 20,
         }
     }
 }
@@ -155,6 +163,15 @@ struct Launch {
     done: Option<oneshot::Sender<Arc<CallResult>>>,
     /// When the call was accepted (before its module was looked up), for its latency.
     accepted: Instant,
+    /// An MPI rank above 0: the instance admitted with its world, and its membership.
+    rank: Option<RankLaunch>,
+}
+
+/// What an MPI rank above 0 starts with.
+struct RankLaunch {
+    rank: i32,
+    instance: InstancePermit,
+    world: Arc<dyn MpiHost>,
 }
 
 impl Scheduler {
@@ -299,7 +316,10 @@ impl Scheduler {
     /// has no room here (so that a caller here awaiting it cannot hold what it needs).
     /// Returns whether it runs here.
     async fn run_claimed(self: &Arc<Self>, cluster: &Arc<dyn Cluster>, queued: QueuedCall) -> bool {
-        if self.admission.admits_now(&queued.call.user, true) {
+        if self
+            .admission
+            .admits_now(&queued.call.user, true, instances(&queued.call))
+        {
             self.resume(queued, "its host stopped").await;
             return true;
         }
@@ -310,9 +330,10 @@ impl Scheduler {
         false
     }
 
-    /// Whether this host can start a call of `user` at once.
-    fn has_room(&self, user: &str, root: bool) -> bool {
-        self.room() > 0 && self.admission.admits_now(user, root)
+    /// Whether this host can start `call` (a root if `root`) at once.
+    fn has_room(&self, call: &CallRequest, root: bool) -> bool {
+        let count = instances(call);
+        self.room() >= count && self.admission.admits_now(&call.user, root, count)
     }
 
     /// Instances free now that no accepted call is already waiting for.
@@ -328,13 +349,19 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
-        if call.mpi_world_size.is_some() {
-            return Err(ApiError::NotImplemented("MPI calls".into()));
+        if let Some(size) = call.mpi_world_size {
+            let max = self.admission.max_gang();
+            if size as usize > max {
+                return Err(ApiError::BadRequest(format!(
+                    "an MPI world of {size} ranks needs {size} instances at once; this host \
+                     admits worlds of at most {max} ranks (raise --max-instances)"
+                )));
+            }
         }
         let accepted = Instant::now();
         let module = self.module(&call).await?;
         if let Some(cluster) = &self.cluster
-            && (durable || !self.has_room(&call.user, true))
+            && (durable || !self.has_room(&call, true))
         {
             return self.submit_shared(cluster, call, durable).await;
         }
@@ -376,7 +403,7 @@ impl Scheduler {
             call,
             attempts: 1,
         };
-        let take = self.has_room(&queued.call.user, true);
+        let take = self.has_room(&queued.call, true);
         let claimed = cluster.enqueue(queued, take).await;
         if let Some(claimed) = claimed.map_err(journal_error)? {
             self.run_claimed(cluster, claimed).await;
@@ -425,7 +452,38 @@ impl Scheduler {
             durable,
             done,
             accepted,
+            rank: None,
         });
+    }
+
+    /// Starts rank `rank` of an MPI world: a call of rank 0's tree, on an instance admitted
+    /// with rank 0.
+    fn start_rank(
+        self: &Arc<Self>,
+        tree: &Arc<CallTree>,
+        module: Arc<FunctionModule>,
+        call: CallRequest,
+        rank: RankLaunch,
+    ) -> Result<CallId, String> {
+        let accepted = Instant::now();
+        let id = self.ids.next().map_err(|e| e.to_string())?;
+        let handle = tree.add_child(ROOT, id).map_err(|e| e.to_string())?;
+        // It holds an instance already: it leaves the queue as soon as it runs.
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.results.start(id, call_name(&call));
+        self.spawn(Launch {
+            tree: tree.clone(),
+            handle,
+            id,
+            module,
+            call,
+            entry: Entry::Main,
+            durable: false,
+            done: None,
+            accepted,
+            rank: Some(rank),
+        });
+        Ok(id)
     }
 
     /// Starts a chained call of `parent`'s tree; a refusal starts nothing. On a deployment, a
@@ -449,7 +507,7 @@ impl Scheduler {
         self.results.start(id, call_name(&call));
         if let Some(cluster) = &self.cluster
             && matches!(entry, Entry::Main)
-            && !self.has_room(&call.user, false)
+            && !self.has_room(&call, false)
         {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             let tree = parent.tree.clone();
@@ -468,6 +526,7 @@ impl Scheduler {
             durable: false,
             done: None,
             accepted,
+            rank: None,
         });
         Ok(handle)
     }
@@ -545,6 +604,7 @@ impl Scheduler {
             durable,
             done,
             accepted: submitted,
+            rank,
         } = launch;
         let series = self.metrics.function(&call.user, &call.function);
         let function = call.function.clone();
@@ -559,41 +619,95 @@ impl Scheduler {
             module.clone(),
         ));
         let mut place = QueuePlace(Some(&self.waiting));
+        // The root of an MPI world is admitted with the instances of all its ranks.
+        let world_size = call.mpi_world_size.filter(|_| handle == ROOT);
+        let (preset, member) = match rank {
+            Some(RankLaunch {
+                rank,
+                instance,
+                world,
+            }) => (Some(instance), Some((rank, world))),
+            None => (None, None),
+        };
         let admitted = async {
-            let instance = self
-                .admission
-                .instance(&tree.user, turn, handle == ROOT, &tree)
-                .await;
+            let instances = match preset {
+                Some(instance) => vec![instance],
+                None => {
+                    let count = world_size.unwrap_or(1) as usize;
+                    let admission = &self.admission;
+                    admission
+                        .instances(&tree.user, turn, handle == ROOT, &tree, count)
+                        .await
+                }
+            };
             place.leave();
             session.take_worker().await;
-            instance
+            instances
         };
         let admitted = tokio::select! {
             biased;
-            instance = admitted => Ok(instance),
+            instances = admitted => Ok(instances),
             reason = tree.aborted() => Err(reason),
         };
         let started = Instant::now();
-        let (outcome, instance) = match admitted {
-            Ok(instance) => {
+        let mut world = None;
+        let (outcome, mut instance) = match admitted {
+            Ok(mut instances) => {
+                let others = instances.split_off(1);
+                let mpi: Option<Arc<dyn MpiHost>> = match (&member, world_size) {
+                    (Some((_, member)), _) => Some(member.clone()),
+                    (None, Some(_)) => {
+                        let root = WorldRoot::new(
+                            self.clone(),
+                            tree.clone(),
+                            call.clone(),
+                            module.clone(),
+                            others,
+                        );
+                        world = Some(root.clone());
+                        Some(root)
+                    }
+                    (None, None) => None,
+                };
                 let input = CallInput {
                     user: call.user,
                     input: call.input,
                     cmdline: call.cmdline,
                     entry,
                     host: Some(session.clone()),
+                    mpi,
                 };
-                (self.runtime.run(&module, input).await, Some(instance))
+                (self.runtime.run(&module, input).await, instances.pop())
             }
             Err(reason) => (aborted(reason.to_string()), None),
         };
+        let failed = outcome.return_value != 0 || outcome.error.is_some();
+        if failed && (world.is_some() || member.is_some()) {
+            // One rank failing fails the world: the tree's abort stops every other rank.
+            let rank = member.as_ref().map_or(0, |(rank, _)| *rank);
+            let error = outcome.error.as_deref().unwrap_or("Call failed");
+            tree.abort(format!(
+                "Call failed: MPI world failed: rank {rank}: {error}"
+            ));
+        }
         // A call that failed because its tree was aborted (say, its child was) reports the
         // tree's reason, however the race between the two ended.
-        let failed = outcome.return_value != 0 || outcome.error.is_some();
-        let outcome = match tree.abort_reason() {
+        let mut outcome = match tree.abort_reason() {
             Some(reason) if failed => aborted(reason.to_string()),
             _ => outcome,
         };
+        if let Some(world) = world {
+            // The world's call ends when every rank has, and fails if any failed. Its
+            // instance and worker are not needed meanwhile.
+            instance.take();
+            session.pause();
+            for id in world.ranks() {
+                self.results.wait(id).await;
+            }
+            if let Some(reason) = tree.abort_reason() {
+                outcome = aborted(reason.to_string());
+            }
+        }
         place.leave();
         session.pause();
         let result = Arc::new(CallResult {
@@ -779,6 +893,11 @@ fn aborted(reason: String) -> CallOutcome {
         stdout: Default::default(),
         error: Some(reason),
     }
+}
+
+/// Instances a root call needs at once: one, or one per rank of an MPI world.
+fn instances(call: &CallRequest) -> usize {
+    call.mpi_world_size.map_or(1, |size| size as usize)
 }
 
 fn journal_error(err: JournalError) -> ApiError {

@@ -1,5 +1,5 @@
 //! The imports a Faasm function may use: WASI preview 1 and the `env.__faasm_*` calls of
-//! SPEC §4. Each concern has its own module; [`linker`] puts them together once per engine.
+//! SPEC §4, and MPI's `faasm_mpi.MPI_*` (SPEC §9). Each concern has its own module; [`linker`] puts them together once per engine.
 
 mod chain;
 mod clock;
@@ -7,6 +7,7 @@ mod debug;
 mod faasm_python_runner;
 mod io;
 pub(crate) mod memory;
+pub(crate) mod mpi;
 pub(crate) mod state;
 
 pub(crate) use chain::awaited_return_value;
@@ -27,6 +28,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     debug::add_to_linker(&mut linker)?;
     chain::add_to_linker(&mut linker)?;
     state::add_to_linker(&mut linker)?;
+    mpi::add_to_linker(&mut linker)?;
     faasm_python_runner::add_to_linker(&mut linker)?;
     Ok(linker)
 }

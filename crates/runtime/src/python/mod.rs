@@ -463,6 +463,7 @@ impl Runtime {
                 user: String::new(),
                 input: Bytes::new(),
                 host: None,
+                mpi: None,
                 files,
                 python: Some(PythonCall::new(phase)),
             };

@@ -1,0 +1,991 @@
+//! Collectives, built on point-to-point messages in the communicator's collective context
+//! (so they never match user messages): binomial-tree broadcast and reduce, recursive
+//! doubling allreduce (a ring for large buffers; reduce + broadcast when the operation does
+//! not commute or the size is not a power of two), dissemination barrier, ring allgather, pairwise all-to-all, linear
+//! gather/scatter at the root and a chain for scan. A non-commutative user operation is
+//! applied in rank order.
+
+use bytes::Bytes;
+use wasmtime::{Caller, Result, bail, format_err};
+
+use super::datatypes::{self, Datatype};
+use super::{
+    CommInfo, IN_PLACE, byte_len, check, mpi, read, read_i32s, receive, send_bytes, write,
+};
+use crate::call::CallState;
+use crate::mpi::Pattern;
+
+const BARRIER: i32 = 1;
+const BCAST: i32 = 2;
+const REDUCE: i32 = 3;
+const GATHER: i32 = 4;
+const SCATTER: i32 = 5;
+const ALLGATHER: i32 = 6;
+const ALLTOALL: i32 = 7;
+const SCAN: i32 = 8;
+const ALLREDUCE: i32 = 9;
+
+async fn send_to(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    dest: i32,
+    tag: i32,
+    data: Bytes,
+) -> Result<()> {
+    send_bytes(caller, comm, comm.context + 1, dest, tag, data).await
+}
+
+async fn recv_from(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    source: i32,
+    tag: i32,
+) -> Result<Bytes> {
+    let pattern = Pattern {
+        context: comm.context + 1,
+        source: Some(source),
+        tag: Some(tag),
+    };
+    Ok(receive(caller, pattern).await?.data)
+}
+
+/// A reduction: the operation and the datatype it is applied to.
+#[derive(Clone, Copy)]
+struct Reduction {
+    op: i32,
+    datatype: Datatype,
+    datatype_handle: i32,
+    /// A user operation: its function-table index and whether it commutes.
+    user: Option<(u32, bool)>,
+}
+
+impl Reduction {
+    fn new(caller: &mut Caller<'_, CallState>, op: i32, datatype: i32) -> Result<Self> {
+        let mpi = mpi(caller);
+        let user = if op >= datatypes::FIRST_USER_OP {
+            let found = mpi.ops.get(&op).copied();
+            Some(found.ok_or_else(|| format_err!("unknown operation {op}"))?)
+        } else if datatypes::builtin(datatype).is_none() {
+            // As the standard says: built-in operations take built-in datatypes only.
+            bail!(
+                "{} is not defined for derived datatypes",
+                datatypes::op_name(op)
+            );
+        } else if (1..=datatypes::MINLOC).contains(&op) {
+            None
+        } else {
+            bail!("unknown operation {op}");
+        };
+        Ok(Self {
+            op,
+            datatype: mpi.datatype(datatype)?,
+            datatype_handle: datatype,
+            user,
+        })
+    }
+
+    fn commutes(&self) -> bool {
+        self.user.is_none_or(|(_, commute)| commute)
+    }
+
+    /// `inout = input ∘ inout`.
+    async fn apply(
+        &self,
+        caller: &mut Caller<'_, CallState>,
+        input: &[u8],
+        inout: &mut [u8],
+    ) -> Result<()> {
+        match self.user {
+            None => datatypes::reduce(self.op, &self.datatype, input, inout),
+            Some((index, _)) => self.apply_user(caller, index, input, inout).await,
+        }
+    }
+
+    /// Calls the guest's `MPI_User_function` on copies placed in its own memory (scratch from
+    /// the `__faasm_mpi_alloc` that `mpi.h` exports).
+    async fn apply_user(
+        &self,
+        caller: &mut Caller<'_, CallState>,
+        index: u32,
+        input: &[u8],
+        inout: &mut [u8],
+    ) -> Result<()> {
+        let alloc = export_func::<i32, i32>(caller, "__faasm_mpi_alloc")?;
+        let free = export_func::<i32, ()>(caller, "__faasm_mpi_free")?;
+        let n = input.len();
+        let total = i32::try_from(2 * n + 8).map_err(|_| format_err!("buffer too large"))?;
+        let base = alloc.call_async(&mut *caller, total).await? as u32;
+        if base == 0 {
+            bail!("the guest could not allocate {total} bytes for a user operation");
+        }
+        let count = (n / self.datatype.size().max(1)) as i32;
+        // n < total, which fits an i32.
+        let inptr = base;
+        let inoutptr = at(inptr, n as u32)?;
+        let lenptr = at(inoutptr, n as u32)?;
+        let typeptr = at(lenptr, 4)?;
+        write(caller, inptr, input)?;
+        write(caller, inoutptr, inout)?;
+        write(caller, lenptr, &count.to_le_bytes())?;
+        write(caller, typeptr, &self.datatype_handle.to_le_bytes())?;
+        let function = table_function(caller, index)?;
+        let args = (inptr as i32, inoutptr as i32, lenptr as i32, typeptr as i32);
+        function.call_async(&mut *caller, args).await?;
+        inout.copy_from_slice(&read(caller, inoutptr, n)?);
+        free.call_async(&mut *caller, base as i32).await?;
+        Ok(())
+    }
+}
+
+fn export_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    caller: &mut Caller<'_, CallState>,
+    name: &str,
+) -> Result<wasmtime::TypedFunc<P, R>> {
+    caller
+        .get_export(name)
+        .and_then(|e| e.into_func())
+        .ok_or_else(|| format_err!("the module exports no `{name}` (include mpi.h)"))?
+        .typed(&*caller)
+}
+
+type UserFunction = wasmtime::TypedFunc<(i32, i32, i32, i32), ()>;
+
+fn table_function(caller: &mut Caller<'_, CallState>, index: u32) -> Result<UserFunction> {
+    let table = caller
+        .get_export("__indirect_function_table")
+        .and_then(|e| e.into_table())
+        .ok_or_else(|| {
+            format_err!("the module exports no function table (build it with `faasm cc`)")
+        })?;
+    let function = table
+        .get(&mut *caller, u64::from(index))
+        .and_then(|entry| entry.as_func().flatten().copied())
+        .ok_or_else(|| format_err!("user operation {index} is not a function"))?;
+    function
+        .typed(&*caller)
+        .map_err(|_| format_err!("user operation {index} is not an MPI_User_function"))
+}
+
+/// `MPI_Op_create`: `function` is a function-table index.
+pub(super) async fn op_create(
+    caller: &mut Caller<'_, CallState>,
+    function: u32,
+    commute: i32,
+    op: u32,
+) -> Result<i32> {
+    table_function(caller, function)?;
+    let mpi = mpi(caller);
+    let handle = mpi.next_op;
+    mpi.next_op += 1;
+    mpi.ops.insert(handle, (function, commute != 0));
+    super::write_i32(caller, op, handle)?;
+    Ok(0)
+}
+
+pub(super) async fn op_free(caller: &mut Caller<'_, CallState>, op: u32) -> Result<i32> {
+    let handle = super::read_i32(caller, op)?;
+    if mpi(caller).ops.remove(&handle).is_none() {
+        bail!("unknown user operation {handle}");
+    }
+    super::write_i32(caller, op, 0)?;
+    Ok(0)
+}
+
+/// Rank `rank` relative to `root`, and back.
+fn relative(rank: i32, root: i32, size: i32) -> i32 {
+    (rank - root).rem_euclid(size)
+}
+
+fn absolute(relative: i32, root: i32, size: i32) -> i32 {
+    (relative + root) % size
+}
+
+fn check_root(comm: CommInfo, root: i32) -> Result<()> {
+    if !(0..comm.size).contains(&root) {
+        bail!(
+            "root {root} is not in a communicator of {} ranks",
+            comm.size
+        );
+    }
+    Ok(())
+}
+
+async fn bcast_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    mut data: Bytes,
+) -> Result<Bytes> {
+    let (size, me) = (comm.size, relative(comm.rank, root, comm.size));
+    let mut mask = 1;
+    while mask < size {
+        if me & mask != 0 {
+            data = recv_from(caller, comm, absolute(me - mask, root, size), BCAST).await?;
+            break;
+        }
+        mask <<= 1;
+    }
+    mask >>= 1;
+    while mask > 0 {
+        if me + mask < size {
+            let child = absolute(me + mask, root, size);
+            send_to(caller, comm, child, BCAST, data.clone()).await?;
+        }
+        mask >>= 1;
+    }
+    Ok(data)
+}
+
+/// The reduction of every rank's `mine`, at `root` (`None` elsewhere).
+async fn reduce_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Option<Vec<u8>>> {
+    let size = comm.size;
+    if !reduction.commutes() {
+        // In rank order at the root: x0 ∘ (x1 ∘ (... ∘ x(n-1))).
+        let all = gather_bytes(caller, comm, root, Bytes::from(mine)).await?;
+        let Some(all) = all else { return Ok(None) };
+        let mut acc = all[size as usize - 1].to_vec();
+        for block in all[..size as usize - 1].iter().rev() {
+            check_len(block.len(), acc.len())?;
+            reduction.apply(caller, block, &mut acc).await?;
+        }
+        return Ok(Some(acc));
+    }
+    let me = relative(comm.rank, root, size);
+    let mut mask = 1;
+    while mask < size {
+        if me & mask != 0 {
+            let parent = absolute(me - mask, root, size);
+            send_to(caller, comm, parent, REDUCE, Bytes::from(mine)).await?;
+            return Ok(None);
+        }
+        if me + mask < size {
+            let child = absolute(me + mask, root, size);
+            let theirs = recv_from(caller, comm, child, REDUCE).await?;
+            check_len(theirs.len(), mine.len())?;
+            reduction.apply(caller, &theirs, &mut mine).await?;
+        }
+        mask <<= 1;
+    }
+    Ok(Some(mine))
+}
+
+async fn allreduce_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let size = comm.size;
+    let items = mine.len() / reduction.datatype.size().max(1);
+    if reduction.commutes() && size > 2 && mine.len() >= RING_BYTES && items >= size as usize {
+        return ring_allreduce(caller, comm, reduction, mine).await;
+    }
+    if !reduction.commutes() || size.count_ones() != 1 {
+        let reduced = reduce_bytes(caller, comm, 0, reduction, mine).await?;
+        let data = Bytes::from(reduced.unwrap_or_default());
+        return Ok(bcast_bytes(caller, comm, 0, data).await?.to_vec());
+    }
+    // Recursive doubling; the lower rank's data always goes first, so every rank computes
+    // the same bits.
+    let mut mask = 1;
+    while mask < size {
+        let partner = comm.rank ^ mask;
+        send_to(
+            caller,
+            comm,
+            partner,
+            ALLREDUCE,
+            Bytes::copy_from_slice(&mine),
+        )
+        .await?;
+        let theirs = recv_from(caller, comm, partner, ALLREDUCE).await?;
+        check_len(theirs.len(), mine.len())?;
+        if partner < comm.rank {
+            reduction.apply(caller, &theirs, &mut mine).await?;
+        } else {
+            let mut theirs = theirs.to_vec();
+            reduction.apply(caller, &mine, &mut theirs).await?;
+            mine = theirs;
+        }
+        mask <<= 1;
+    }
+    Ok(mine)
+}
+
+/// A ring allreduce for large buffers: a reduce-scatter around the ring (each rank ends with
+/// one block fully reduced), then an allgather of the blocks. Each rank sends and receives
+/// about twice the buffer, whatever the size, and every block is reduced once, so all ranks
+/// get the same bits.
+async fn ring_allreduce(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let (size, rank) = (comm.size as usize, comm.rank as usize);
+    let item = reduction.datatype.size();
+    let items = mine.len() / item;
+    // Block `b` holds items [b * items / size, (b + 1) * items / size).
+    let block = |b: usize| b * items / size * item..(b + 1) * items / size * item;
+    let (right, left) = (
+        ((rank + 1) % size) as i32,
+        ((rank + size - 1) % size) as i32,
+    );
+    for step in 0..size - 1 {
+        let outgoing = Bytes::copy_from_slice(&mine[block((rank + size - step) % size)]);
+        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
+        let target = block((rank + 2 * size - step - 1) % size);
+        check_len(theirs.len(), target.len())?;
+        reduction.apply(caller, &theirs, &mut mine[target]).await?;
+    }
+    // Rank r now holds block r + 1 reduced; pass the reduced blocks around.
+    for step in 0..size - 1 {
+        let outgoing = Bytes::copy_from_slice(&mine[block((rank + 1 + size - step) % size)]);
+        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
+        let target = block((rank + size - step) % size);
+        check_len(theirs.len(), target.len())?;
+        mine[target].copy_from_slice(&theirs);
+    }
+    Ok(mine)
+}
+
+/// From this size on, an allreduce of a commutative operation over more than two ranks goes
+/// around a ring.
+const RING_BYTES: usize = 64 * 1024;
+
+/// Every rank's block at `root`, in rank order (`None` elsewhere).
+async fn gather_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    mine: Bytes,
+) -> Result<Option<Vec<Bytes>>> {
+    if comm.rank != root {
+        send_to(caller, comm, root, GATHER, mine).await?;
+        return Ok(None);
+    }
+    let mut blocks = Vec::with_capacity(comm.size as usize);
+    for rank in 0..comm.size {
+        if rank == root {
+            blocks.push(mine.clone());
+        } else {
+            blocks.push(recv_from(caller, comm, rank, GATHER).await?);
+        }
+    }
+    Ok(Some(blocks))
+}
+
+/// Block `i` of the root's `blocks` to rank `i`; returns this rank's.
+async fn scatter_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    blocks: Option<Vec<Bytes>>,
+) -> Result<Bytes> {
+    let Some(blocks) = blocks else {
+        return recv_from(caller, comm, root, SCATTER).await;
+    };
+    let mut own = Bytes::new();
+    for (rank, block) in blocks.into_iter().enumerate() {
+        if rank as i32 == root {
+            own = block;
+        } else {
+            send_to(caller, comm, rank as i32, SCATTER, block).await?;
+        }
+    }
+    Ok(own)
+}
+
+fn check_len(got: usize, expected: usize) -> Result<()> {
+    if got != expected {
+        bail!("ranks passed different amounts of data ({got} and {expected} bytes)");
+    }
+    Ok(())
+}
+
+/// A received block must fit the space the receiver gave it.
+fn check_fits(got: usize, capacity: usize) -> Result<()> {
+    if got > capacity {
+        bail!("message of {got} bytes truncated: the receive buffer holds {capacity}");
+    }
+    Ok(())
+}
+
+/// Where each rank's block sits in a buffer: byte offset and length.
+type Layout = Vec<(u32, usize)>;
+
+fn uniform(count: i32, datatype: &Datatype, size: i32) -> Result<Layout> {
+    let len = byte_len(count, datatype)?;
+    (0..size as usize)
+        .map(|i| {
+            let offset = i.checked_mul(len).filter(|&o| o <= u32::MAX as usize);
+            Ok((
+                offset.ok_or_else(|| format_err!("buffer too large"))? as u32,
+                len,
+            ))
+        })
+        .collect()
+}
+
+fn varying(
+    caller: &mut Caller<'_, CallState>,
+    counts: u32,
+    displs: Option<u32>,
+    datatype: &Datatype,
+    size: i32,
+) -> Result<Layout> {
+    let counts = read_i32s(caller, counts, size as usize)?;
+    let displs = match displs {
+        Some(displs) => read_i32s(caller, displs, size as usize)?,
+        // Packed one after another (MPI_Reduce_scatter).
+        None => counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let here = *at;
+                *at = at.saturating_add(c);
+                Some(here)
+            })
+            .collect(),
+    };
+    counts
+        .iter()
+        .zip(&displs)
+        .map(|(&count, &displ)| {
+            let len = byte_len(count, datatype)?;
+            let offset = byte_len(displ, datatype)?;
+            Ok((offset as u32, len))
+        })
+        .collect()
+}
+
+fn at(buf: u32, offset: u32) -> Result<u32> {
+    buf.checked_add(offset)
+        .ok_or_else(|| format_err!("buffer offset overflows memory"))
+}
+
+/// `MPI_Barrier`: dissemination, log2(size) rounds.
+pub(super) async fn barrier(caller: &mut Caller<'_, CallState>, comm: i32) -> Result<i32> {
+    let comm = mpi(caller).comm_info(comm)?;
+    let mut step = 1;
+    while step < comm.size {
+        let to = (comm.rank + step) % comm.size;
+        let from = (comm.rank - step).rem_euclid(comm.size);
+        send_to(caller, comm, to, BARRIER, Bytes::new()).await?;
+        recv_from(caller, comm, from, BARRIER).await?;
+        step <<= 1;
+    }
+    Ok(0)
+}
+
+pub(super) async fn bcast(
+    caller: &mut Caller<'_, CallState>,
+    buffer: u32,
+    count: i32,
+    datatype: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let len = byte_len(count, &mpi.datatype(datatype)?)?;
+    check_root(comm, root)?;
+    let mine = if comm.rank == root {
+        Bytes::from(read(caller, buffer, len)?)
+    } else {
+        check(caller, buffer, len)?;
+        Bytes::new()
+    };
+    let data = bcast_bytes(caller, comm, root, mine).await?;
+    if comm.rank != root {
+        check_fits(data.len(), len)?;
+        write(caller, buffer, &data)?;
+    }
+    Ok(0)
+}
+
+/// This rank's contribution: `sendbuf`, or `recvbuf` for `MPI_IN_PLACE`.
+fn contribution(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    len: usize,
+) -> Result<Vec<u8>> {
+    read(
+        caller,
+        if sendbuf == IN_PLACE {
+            recvbuf
+        } else {
+            sendbuf
+        },
+        len,
+    )
+}
+
+/// What a reduction starts from: the communicator, the operation, and this rank's `count`
+/// items.
+#[allow(clippy::too_many_arguments)]
+fn reduction_input(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    count: i32,
+    datatype: i32,
+    op: i32,
+    comm: i32,
+) -> Result<(CommInfo, Reduction, Vec<u8>)> {
+    let comm = mpi(caller).comm_info(comm)?;
+    let reduction = Reduction::new(caller, op, datatype)?;
+    let len = byte_len(count, &reduction.datatype)?;
+    let mine = contribution(caller, sendbuf, recvbuf, len)?;
+    Ok((comm, reduction, mine))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn reduce(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    count: i32,
+    datatype: i32,
+    op: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    // MPI_IN_PLACE belongs at the root; elsewhere it is taken, as Faasm does, to mean the
+    // data is in `recvbuf` (Faasm's own examples rely on that).
+    let (comm, reduction, mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check_root(comm, root)?;
+    if comm.rank == root {
+        check(caller, recvbuf, mine.len())?;
+    }
+    if let Some(result) = reduce_bytes(caller, comm, root, reduction, mine).await? {
+        write(caller, recvbuf, &result)?;
+    }
+    Ok(0)
+}
+
+pub(super) async fn allreduce(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    count: i32,
+    datatype: i32,
+    op: i32,
+    comm: i32,
+) -> Result<i32> {
+    let (comm, reduction, mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check(caller, recvbuf, mine.len())?;
+    let result = allreduce_bytes(caller, comm, reduction, mine).await?;
+    write(caller, recvbuf, &result)?;
+    Ok(0)
+}
+
+/// `MPI_Scan`: inclusive prefix reductions, passed along the ranks.
+pub(super) async fn scan(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    count: i32,
+    datatype: i32,
+    op: i32,
+    comm: i32,
+) -> Result<i32> {
+    let (comm, reduction, mut mine) =
+        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
+    check(caller, recvbuf, mine.len())?;
+    if comm.rank > 0 {
+        let prefix = recv_from(caller, comm, comm.rank - 1, SCAN).await?;
+        check_len(prefix.len(), mine.len())?;
+        reduction.apply(caller, &prefix, &mut mine).await?;
+    }
+    if comm.rank + 1 < comm.size {
+        let prefix = Bytes::copy_from_slice(&mine);
+        send_to(caller, comm, comm.rank + 1, SCAN, prefix).await?;
+    }
+    write(caller, recvbuf, &mine)?;
+    Ok(0)
+}
+
+/// `MPI_Reduce_scatter`: reduce at rank 0, then block `i` (of `recvcounts[i]` items) to rank `i`.
+pub(super) async fn reduce_scatter(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    recvbuf: u32,
+    recvcounts: u32,
+    datatype: i32,
+    op: i32,
+    comm: i32,
+) -> Result<i32> {
+    let comm = mpi(caller).comm_info(comm)?;
+    let reduction = Reduction::new(caller, op, datatype)?;
+    let layout = varying(caller, recvcounts, None, &reduction.datatype, comm.size)?;
+    let total = layout.iter().map(|(_, len)| len).sum();
+    let mine = contribution(caller, sendbuf, recvbuf, total)?;
+    let own_len = layout[comm.rank as usize].1;
+    check(caller, recvbuf, own_len)?;
+    let reduced = reduce_bytes(caller, comm, 0, reduction, mine).await?;
+    let blocks = reduced.map(|all| {
+        let all = Bytes::from(all);
+        layout
+            .iter()
+            .map(|&(offset, len)| all.slice(offset as usize..offset as usize + len))
+            .collect()
+    });
+    let own = scatter_bytes(caller, comm, 0, blocks).await?;
+    check_fits(own.len(), own_len)?;
+    write(caller, recvbuf, &own)?;
+    Ok(0)
+}
+
+/// Gather and Gatherv: `layout` is where blocks go in the root's `recvbuf`.
+async fn gather_into(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    send: (u32, usize),
+    recvbuf: u32,
+    layout: Option<Layout>,
+) -> Result<()> {
+    check_root(comm, root)?;
+    let in_place = send.0 == IN_PLACE && comm.rank == root;
+    let mine = if in_place {
+        Bytes::new()
+    } else {
+        Bytes::from(read(caller, send.0, send.1)?)
+    };
+    let Some(blocks) = gather_bytes(caller, comm, root, mine).await? else {
+        return Ok(());
+    };
+    let layout = layout.expect("the root has a layout");
+    let skip = in_place.then_some(root as usize);
+    write_blocks(caller, recvbuf, &blocks, &layout, skip)
+}
+
+/// Writes each rank's block where `layout` puts it in `recvbuf` (all but rank `skip`'s).
+fn write_blocks(
+    caller: &mut Caller<'_, CallState>,
+    recvbuf: u32,
+    blocks: &[Bytes],
+    layout: &Layout,
+    skip: Option<usize>,
+) -> Result<()> {
+    for (rank, (block, &(offset, len))) in blocks.iter().zip(layout).enumerate() {
+        if skip != Some(rank) {
+            check_fits(block.len(), len)?;
+            write(caller, at(recvbuf, offset)?, block)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn gather(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcount: i32,
+    recvtype: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let send_len = byte_len(sendcount, &mpi.datatype(sendtype)?)?;
+    let layout = if comm.rank == root {
+        Some(uniform(recvcount, &mpi.datatype(recvtype)?, comm.size)?)
+    } else {
+        None
+    };
+    gather_into(caller, comm, root, (sendbuf, send_len), recvbuf, layout).await?;
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn gatherv(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcounts: u32,
+    displs: u32,
+    recvtype: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let send_len = byte_len(sendcount, &mpi.datatype(sendtype)?)?;
+    let layout = if comm.rank == root {
+        let recvtype = mpi.datatype(recvtype)?;
+        Some(varying(
+            caller,
+            recvcounts,
+            Some(displs),
+            &recvtype,
+            comm.size,
+        )?)
+    } else {
+        None
+    };
+    gather_into(caller, comm, root, (sendbuf, send_len), recvbuf, layout).await?;
+    Ok(0)
+}
+
+/// Scatter and Scatterv: `layout` is where the root's blocks are in `sendbuf`.
+async fn scatter_from(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    root: i32,
+    sendbuf: u32,
+    layout: Option<Layout>,
+    recv: (u32, usize),
+) -> Result<()> {
+    check_root(comm, root)?;
+    let in_place = recv.0 == IN_PLACE && comm.rank == root;
+    let blocks = match layout {
+        Some(layout) => Some(
+            layout
+                .into_iter()
+                .map(|(offset, len)| Ok(Bytes::from(read(caller, at(sendbuf, offset)?, len)?)))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let own = scatter_bytes(caller, comm, root, blocks).await?;
+    if !in_place {
+        check_fits(own.len(), recv.1)?;
+        check(caller, recv.0, recv.1)?;
+        write(caller, recv.0, &own)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn scatter(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcount: i32,
+    recvtype: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let recv_len = byte_len(recvcount, &mpi.datatype(recvtype)?)?;
+    let layout = if comm.rank == root {
+        Some(uniform(sendcount, &mpi.datatype(sendtype)?, comm.size)?)
+    } else {
+        None
+    };
+    scatter_from(caller, comm, root, sendbuf, layout, (recvbuf, recv_len)).await?;
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn scatterv(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcounts: u32,
+    displs: u32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcount: i32,
+    recvtype: i32,
+    root: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let recv_len = byte_len(recvcount, &mpi.datatype(recvtype)?)?;
+    let layout = if comm.rank == root {
+        let sendtype = mpi.datatype(sendtype)?;
+        Some(varying(
+            caller,
+            sendcounts,
+            Some(displs),
+            &sendtype,
+            comm.size,
+        )?)
+    } else {
+        None
+    };
+    scatter_from(caller, comm, root, sendbuf, layout, (recvbuf, recv_len)).await?;
+    Ok(0)
+}
+
+/// Allgather and Allgatherv: a ring; in `size - 1` steps each rank passes on the block it
+/// got last to its right neighbour.
+async fn allgather_into(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    send: (u32, usize),
+    recvbuf: u32,
+    layout: Layout,
+) -> Result<()> {
+    let (size, rank) = (comm.size, comm.rank);
+    let (own_offset, own_len) = layout[rank as usize];
+    let mine = if send.0 == IN_PLACE {
+        read(caller, at(recvbuf, own_offset)?, own_len)?
+    } else {
+        read(caller, send.0, send.1)?
+    };
+    let mut blocks = vec![Bytes::new(); size as usize];
+    blocks[rank as usize] = Bytes::from(mine);
+    let (right, left) = ((rank + 1) % size, (rank - 1).rem_euclid(size));
+    for step in 0..size - 1 {
+        let outgoing = (rank - step).rem_euclid(size) as usize;
+        let incoming = (rank - step - 1).rem_euclid(size) as usize;
+        send_to(caller, comm, right, ALLGATHER, blocks[outgoing].clone()).await?;
+        blocks[incoming] = recv_from(caller, comm, left, ALLGATHER).await?;
+    }
+    write_blocks(caller, recvbuf, &blocks, &layout, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn allgather(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcount: i32,
+    recvtype: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let send_len = byte_len(sendcount, &mpi.datatype(sendtype)?)?;
+    let layout = uniform(recvcount, &mpi.datatype(recvtype)?, comm.size)?;
+    allgather_into(caller, comm, (sendbuf, send_len), recvbuf, layout).await?;
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn allgatherv(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcounts: u32,
+    displs: u32,
+    recvtype: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let send_len = byte_len(sendcount, &mpi.datatype(sendtype)?)?;
+    let recvtype = mpi.datatype(recvtype)?;
+    let layout = varying(caller, recvcounts, Some(displs), &recvtype, comm.size)?;
+    allgather_into(caller, comm, (sendbuf, send_len), recvbuf, layout).await?;
+    Ok(0)
+}
+
+/// Alltoall and Alltoallv: pairwise, every rank sends block `i` to rank `i` (sends are eager,
+/// so all sends go first), then receives from each.
+async fn alltoall_into(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    sendbuf: u32,
+    send_layout: Layout,
+    recvbuf: u32,
+    recv_layout: Layout,
+) -> Result<()> {
+    let (size, rank) = (comm.size, comm.rank);
+    let (source, layout) = if sendbuf == IN_PLACE {
+        (recvbuf, &recv_layout)
+    } else {
+        (sendbuf, &send_layout)
+    };
+    let mut outgoing = Vec::with_capacity(size as usize);
+    for &(offset, len) in layout {
+        outgoing.push(Bytes::from(read(caller, at(source, offset)?, len)?));
+    }
+    for step in 1..size {
+        let dest = (rank + step) % size;
+        send_to(
+            caller,
+            comm,
+            dest,
+            ALLTOALL,
+            outgoing[dest as usize].clone(),
+        )
+        .await?;
+    }
+    let (own_offset, own_len) = recv_layout[rank as usize];
+    check_fits(outgoing[rank as usize].len(), own_len)?;
+    write(caller, at(recvbuf, own_offset)?, &outgoing[rank as usize])?;
+    for step in 1..size {
+        let from = (rank - step).rem_euclid(size);
+        let block = recv_from(caller, comm, from, ALLTOALL).await?;
+        let (offset, len) = recv_layout[from as usize];
+        check_fits(block.len(), len)?;
+        write(caller, at(recvbuf, offset)?, &block)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn alltoall(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcount: i32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcount: i32,
+    recvtype: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let send_layout = if sendbuf == IN_PLACE {
+        Vec::new()
+    } else {
+        uniform(sendcount, &mpi.datatype(sendtype)?, comm.size)?
+    };
+    let recv_layout = uniform(recvcount, &mpi.datatype(recvtype)?, comm.size)?;
+    alltoall_into(caller, comm, sendbuf, send_layout, recvbuf, recv_layout).await?;
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn alltoallv(
+    caller: &mut Caller<'_, CallState>,
+    sendbuf: u32,
+    sendcounts: u32,
+    sdispls: u32,
+    sendtype: i32,
+    recvbuf: u32,
+    recvcounts: u32,
+    rdispls: u32,
+    recvtype: i32,
+    comm: i32,
+) -> Result<i32> {
+    let mpi = mpi(caller);
+    let comm = mpi.comm_info(comm)?;
+    let (sendtype, recvtype) = (mpi.datatype(sendtype), mpi.datatype(recvtype)?);
+    let send_layout = if sendbuf == IN_PLACE {
+        Vec::new()
+    } else {
+        varying(caller, sendcounts, Some(sdispls), &sendtype?, comm.size)?
+    };
+    let recv_layout = varying(caller, recvcounts, Some(rdispls), &recvtype, comm.size)?;
+    alltoall_into(caller, comm, sendbuf, send_layout, recvbuf, recv_layout).await?;
+    Ok(0)
+}

@@ -1,0 +1,457 @@
+//! MPI (SPEC §9, docs/mpi.md): the `faasm_mpi.MPI_*` imports of `mpi.h`. This module owns a
+//! call's MPI context ([`MpiCall`]: its world, communicators, derived types, user operations
+//! and requests) and moves bytes between guest memory and the world's mailboxes; the world
+//! itself (who the ranks are, where messages go) is the scheduler's, reached through
+//! [`MpiHost`]. Every error is fatal: the rank traps with a message naming the call, and the
+//! scheduler fails the world.
+//!
+//! Receives are matched in the order they were posted: before a rank waits for anything, the
+//! pending `MPI_Irecv`s take the earliest messages they match, then the waiting receive. A
+//! rank that must wait hands its worker back ([`crate::chain::idle`]).
+
+mod collectives;
+mod datatypes;
+mod link;
+mod p2p;
+mod topology;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::{Caller, Result, bail, format_err};
+
+use self::datatypes::Datatype;
+use self::topology::Cart;
+use super::memory;
+use crate::call::CallState;
+use crate::mpi::{Envelope, Message, MpiHost, MpiWorld, Pattern};
+
+pub(super) use link::add_to_linker;
+
+/// Handles and special values of `mpi.h`.
+const COMM_WORLD: i32 = 1;
+const COMM_NULL: i32 = 0;
+const REQUEST_NULL: i32 = 0;
+const ANY_SOURCE: i32 = -1;
+const ANY_TAG: i32 = -1;
+const PROC_NULL: i32 = -2;
+const UNDEFINED: i32 = -32766;
+/// `MPI_IN_PLACE` is `(void*)-1`.
+const IN_PLACE: u32 = u32::MAX;
+/// Derived datatypes get handles from here on.
+const FIRST_DERIVED_TYPE: i32 = 1000;
+/// Bytes of `MPI_Status`: source, tag, error, byte count, cancelled.
+const STATUS_SIZE: u32 = 20;
+
+/// A call's MPI context.
+pub(crate) struct MpiCall {
+    host: Option<Arc<dyn MpiHost>>,
+    world: Option<Arc<dyn MpiWorld>>,
+    finalized: bool,
+    /// What `MPI_Init_thread` granted (`MPI_THREAD_SINGLE` after `MPI_Init`).
+    thread_level: i32,
+    comms: HashMap<i32, Comm>,
+    next_comm: i32,
+    /// Every communicator has two contexts, `c` for user messages and `c + 1` for collectives;
+    /// they are numbered in creation order, the same on every rank (creation is collective).
+    next_context: u32,
+    types: HashMap<i32, Datatype>,
+    next_type: i32,
+    /// User operations: function-table index and whether they commute.
+    ops: HashMap<i32, (u32, bool)>,
+    next_op: i32,
+    requests: HashMap<i32, Request>,
+    next_request: i32,
+    /// Pending receives (requests), in the order they were posted.
+    posted: Vec<i32>,
+}
+
+#[derive(Clone)]
+struct Comm {
+    context: u32,
+    size: i32,
+    cart: Option<Cart>,
+}
+
+/// What a collective or send needs of a communicator.
+#[derive(Clone, Copy)]
+pub(crate) struct CommInfo {
+    context: u32,
+    rank: i32,
+    size: i32,
+}
+
+/// What `MPI_Status` reports.
+#[derive(Clone, Copy)]
+struct Status {
+    source: i32,
+    tag: i32,
+    bytes: usize,
+}
+
+impl Status {
+    const EMPTY: Status = Status {
+        source: PROC_NULL,
+        tag: ANY_TAG,
+        bytes: 0,
+    };
+}
+
+enum Request {
+    Done(Status),
+    Pending(Receive),
+}
+
+/// A posted receive, and where its data goes.
+struct Receive {
+    pattern: Pattern,
+    into: Destination,
+    /// `MPI_Request_free`d while pending: dropped once complete.
+    freed: bool,
+}
+
+enum Destination {
+    /// `capacity` bytes of guest memory at `buf`.
+    Guest { buf: u32, capacity: usize },
+    /// The host keeps the message (collectives and blocking receives).
+    Host(Option<Message>),
+}
+
+impl MpiCall {
+    pub fn new(host: Option<Arc<dyn MpiHost>>) -> Self {
+        Self {
+            host,
+            world: None,
+            finalized: false,
+            thread_level: 0,
+            comms: HashMap::new(),
+            next_comm: COMM_WORLD + 1,
+            next_context: 2,
+            types: HashMap::new(),
+            next_type: FIRST_DERIVED_TYPE,
+            ops: HashMap::new(),
+            next_op: datatypes::FIRST_USER_OP,
+            requests: HashMap::new(),
+            next_request: REQUEST_NULL + 1,
+            posted: Vec::new(),
+        }
+    }
+
+    fn world(&self) -> Result<&Arc<dyn MpiWorld>> {
+        match &self.world {
+            Some(world) if !self.finalized => Ok(world),
+            Some(_) => bail!("called after MPI_Finalize"),
+            None => bail!("called before MPI_Init"),
+        }
+    }
+
+    fn comm(&self, handle: i32) -> Result<(&Comm, i32)> {
+        let rank = self.world()?.rank();
+        match self.comms.get(&handle) {
+            Some(comm) => Ok((comm, rank)),
+            None if handle == COMM_NULL => bail!("MPI_COMM_NULL is not a communicator"),
+            None => bail!("unknown communicator {handle}"),
+        }
+    }
+
+    fn comm_info(&self, handle: i32) -> Result<CommInfo> {
+        let (comm, rank) = self.comm(handle)?;
+        Ok(CommInfo {
+            context: comm.context,
+            rank,
+            size: comm.size,
+        })
+    }
+
+    /// Registers a new communicator over ranks `0..size` and returns its handle.
+    fn new_comm(&mut self, size: i32, cart: Option<Cart>) -> i32 {
+        let context = self.next_context;
+        self.next_context += 2;
+        let handle = self.next_comm;
+        self.next_comm += 1;
+        self.comms.insert(
+            handle,
+            Comm {
+                context,
+                size,
+                cart,
+            },
+        );
+        handle
+    }
+
+    fn datatype(&self, handle: i32) -> Result<Datatype> {
+        if let Some((datatype, _)) = datatypes::builtin(handle) {
+            return Ok(datatype);
+        }
+        self.types
+            .get(&handle)
+            .copied()
+            .ok_or_else(|| format_err!("unknown datatype {handle}"))
+    }
+
+    fn new_request(&mut self, request: Request) -> i32 {
+        let handle = self.next_request;
+        self.next_request = self.next_request.checked_add(1).unwrap_or(REQUEST_NULL + 1);
+        if let Request::Pending(_) = request {
+            self.posted.push(handle);
+        }
+        self.requests.insert(handle, request);
+        handle
+    }
+
+    /// The patterns of the pending receives, in post order.
+    fn posted_patterns(&self) -> Vec<Pattern> {
+        self.posted
+            .iter()
+            .filter_map(|h| match self.requests.get(h) {
+                Some(Request::Pending(receive)) => Some(receive.pattern),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn mpi<'a>(caller: &'a mut Caller<'_, CallState>) -> &'a mut MpiCall {
+    &mut caller.data_mut().mpi
+}
+
+fn world(caller: &Caller<'_, CallState>) -> Result<Arc<dyn MpiWorld>> {
+    caller.data().mpi.world().cloned()
+}
+
+/// `count` items of `datatype` in bytes, checked.
+fn byte_len(count: i32, datatype: &Datatype) -> Result<usize> {
+    let count = usize::try_from(count).map_err(|_| format_err!("negative count {count}"))?;
+    count
+        .checked_mul(datatype.size())
+        .filter(|&n| n <= u32::MAX as usize)
+        .ok_or_else(|| format_err!("{count} items of {} bytes overflow", datatype.size()))
+}
+
+/// `len` as a guest length: more than 4 GiB can never lie inside a wasm32 memory.
+fn guest_len(len: usize) -> Result<u32> {
+    u32::try_from(len).map_err(|_| format_err!("{len} bytes exceed a wasm32 memory"))
+}
+
+/// A copy of `len` bytes of guest memory at `ptr`, bounds-checked.
+fn read(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<Vec<u8>> {
+    let memory = memory::exported(caller)?;
+    let data = memory.data(&caller);
+    Ok(data[memory::range(data, ptr, guest_len(len)?)?].to_vec())
+}
+
+/// Checks that `len` bytes at `ptr` lie inside guest memory.
+fn check(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<()> {
+    let memory = memory::exported(caller)?;
+    memory::range(memory.data(&caller), ptr, guest_len(len)?).map(drop)
+}
+
+fn write(caller: &mut Caller<'_, CallState>, ptr: u32, bytes: &[u8]) -> Result<()> {
+    let memory = memory::exported(caller)?;
+    let data = memory.data_mut(&mut *caller);
+    let range = memory::range(data, ptr, guest_len(bytes.len())?)?;
+    data[range].copy_from_slice(bytes);
+    Ok(())
+}
+
+fn write_i32(caller: &mut Caller<'_, CallState>, ptr: u32, value: i32) -> Result<()> {
+    write(caller, ptr, &value.to_le_bytes())
+}
+
+fn read_i32s(caller: &mut Caller<'_, CallState>, ptr: u32, count: usize) -> Result<Vec<i32>> {
+    let bytes = read(caller, ptr, count.saturating_mul(4))?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect())
+}
+
+fn read_i32(caller: &mut Caller<'_, CallState>, ptr: u32) -> Result<i32> {
+    Ok(read_i32s(caller, ptr, 1)?[0])
+}
+
+/// Fills an `MPI_Status` unless it is `MPI_STATUS_IGNORE`.
+fn write_status(caller: &mut Caller<'_, CallState>, ptr: u32, status: Status) -> Result<()> {
+    if ptr == 0 {
+        return Ok(());
+    }
+    let fields = [status.source, status.tag, 0, status.bytes as i32, 0];
+    let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
+    write(caller, ptr, &bytes)
+}
+
+/// A receive's pattern on `context`, checking the source against the communicator's size.
+fn pattern(context: u32, source: i32, tag: i32, size: i32) -> Result<Pattern> {
+    let source = match source {
+        ANY_SOURCE => None,
+        s if (0..size).contains(&s) => Some(s),
+        s => bail!("source rank {s} is not in a communicator of {size} ranks"),
+    };
+    let tag = match tag {
+        ANY_TAG => None,
+        t if t >= 0 => Some(t),
+        t => bail!("invalid tag {t}"),
+    };
+    Ok(Pattern {
+        context,
+        source,
+        tag,
+    })
+}
+
+/// Sends `data` as rank `comm.rank` of `comm`, on `context`.
+async fn send_bytes(
+    caller: &mut Caller<'_, CallState>,
+    comm: CommInfo,
+    context: u32,
+    dest: i32,
+    tag: i32,
+    data: Bytes,
+) -> Result<()> {
+    if !(0..comm.size).contains(&dest) {
+        bail!(
+            "destination rank {dest} is not in a communicator of {} ranks",
+            comm.size
+        );
+    }
+    if tag < 0 {
+        bail!("invalid tag {tag}");
+    }
+    let world = world(caller)?;
+    let envelope = Envelope {
+        context,
+        source: comm.rank,
+        tag,
+    };
+    world
+        .send(dest, Message { envelope, data })
+        .await
+        .map_err(wasmtime::Error::msg)
+}
+
+/// Completes every pending receive whose message has arrived, earliest posted first.
+fn progress(caller: &mut Caller<'_, CallState>) -> Result<()> {
+    let world = world(caller)?;
+    let mailbox = world.mailbox();
+    let posted = std::mem::take(&mut mpi(caller).posted);
+    let mut still = Vec::with_capacity(posted.len());
+    for handle in posted {
+        let Some(Request::Pending(receive)) = mpi(caller).requests.get(&handle) else {
+            continue;
+        };
+        let Some(message) = mailbox.take(&receive.pattern) else {
+            still.push(handle);
+            continue;
+        };
+        let (pattern, freed) = (receive.pattern, receive.freed);
+        let guest = match receive.into {
+            Destination::Guest { buf, capacity } => Some((buf, capacity)),
+            Destination::Host(_) => None,
+        };
+        let done = match guest {
+            Some((buf, capacity)) => {
+                if message.data.len() > capacity {
+                    bail!(
+                        "message of {} bytes truncated: the receive buffer holds {capacity}",
+                        message.data.len()
+                    );
+                }
+                write(caller, buf, &message.data)?;
+                Request::Done(Status {
+                    source: message.envelope.source,
+                    tag: message.envelope.tag,
+                    bytes: message.data.len(),
+                })
+            }
+            None => Request::Pending(Receive {
+                pattern,
+                into: Destination::Host(Some(message)),
+                freed,
+            }),
+        };
+        let requests = &mut mpi(caller).requests;
+        if freed {
+            requests.remove(&handle);
+        } else {
+            requests.insert(handle, done);
+        }
+    }
+    mpi(caller).posted = still;
+    Ok(())
+}
+
+/// Makes progress until `ready` answers `Some`, waiting (without a worker) for messages that a
+/// pending receive or `extra` matches.
+async fn progress_until<T>(
+    caller: &mut Caller<'_, CallState>,
+    extra: Option<Pattern>,
+    mut ready: impl FnMut(&mut MpiCall, &dyn MpiWorld) -> Option<T>,
+) -> Result<T> {
+    let world = world(caller)?;
+    loop {
+        progress(caller)?;
+        if let Some(value) = ready(mpi(caller), &*world) {
+            return Ok(value);
+        }
+        let mut patterns = mpi(caller).posted_patterns();
+        patterns.extend(extra);
+        let host = caller.data().host.clone();
+        let arrival = world.mailbox().wait_for(|mailbox| {
+            patterns
+                .iter()
+                .any(|p| mailbox.peek(p).is_some())
+                .then_some(())
+        });
+        crate::chain::idle(host.as_ref(), arrival).await;
+    }
+}
+
+/// Receives the earliest message `pattern` matches, after the receives posted before it.
+async fn receive(caller: &mut Caller<'_, CallState>, pattern: Pattern) -> Result<Message> {
+    let handle = mpi(caller).new_request(Request::Pending(Receive {
+        pattern,
+        into: Destination::Host(None),
+        freed: false,
+    }));
+    progress_until(caller, None, |mpi, _| {
+        let arrived = matches!(
+            mpi.requests.get(&handle),
+            Some(Request::Pending(Receive {
+                into: Destination::Host(Some(_)),
+                ..
+            }))
+        );
+        if !arrived {
+            return None;
+        }
+        match mpi.requests.remove(&handle) {
+            Some(Request::Pending(Receive {
+                into: Destination::Host(Some(message)),
+                ..
+            })) => Some(message),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Waits for request `handle` to complete and retires it, returning its status.
+async fn complete(caller: &mut Caller<'_, CallState>, handle: i32) -> Result<Status> {
+    if handle == REQUEST_NULL {
+        return Ok(Status::EMPTY);
+    }
+    if !mpi(caller).requests.contains_key(&handle) {
+        bail!("unknown request {handle}");
+    }
+    progress_until(caller, None, |mpi, _| match mpi.requests.get(&handle) {
+        Some(Request::Done(status)) => {
+            let status = *status;
+            mpi.requests.remove(&handle);
+            Some(status)
+        }
+        _ => None,
+    })
+    .await
+}

@@ -1,0 +1,174 @@
+//! MPI worlds (SPEC §9, docs/mpi.md): C programs compiled by the real `faasm cc` run as
+//! worlds, and the very same sources compiled by OpenMPI's `mpicc` and run by `mpirun` give
+//! the expected answer. The programs print from rank 0 only, so a world's stdout (rank 0's)
+//! must equal mpirun's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::json;
+
+use crate::harness::{Reply, Server, compile};
+
+/// `source` (under tests/functions/mpi) built by OpenMPI's `mpicc`, once per test run.
+fn native(source: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    static OUT_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(binary) = built.get(source) {
+        return binary.clone();
+    }
+    let out = OUT_DIR
+        .get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join(source);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/functions/mpi");
+    let status = Command::new("mpicc")
+        .args(["-O2", "-o"])
+        .arg(&out)
+        .arg(root.join(format!("{source}.c")))
+        .status()
+        .expect("run mpicc (scripts/setup installs openmpi-bin and libopenmpi-dev)");
+    assert!(status.success(), "mpicc failed for {source}");
+    built.insert(source.to_owned(), out.clone());
+    out
+}
+
+/// What OpenMPI's `mpirun -np ranks` prints for `source`, and whether it succeeded.
+fn mpirun(source: &str, ranks: u32, args: &[&str]) -> (bool, String) {
+    let output = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
+        .arg(ranks.to_string())
+        .arg(native(source))
+        .args(args)
+        .output()
+        .expect("run mpirun");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// Invokes `source` as a world of `ranks`, answered as JSON.
+fn world(server: &Server, source: &str, ranks: u32, cmdline: &str) -> Reply {
+    server.post_json(json!({
+        "user": "mpi",
+        "function": source,
+        "mpi": true,
+        "mpi_world_size": ranks,
+        "cmdline": cmdline,
+    }))
+}
+
+fn upload(server: &Server, source: &str) {
+    let wasm = compile(&format!("tests/functions/mpi/{source}.c"));
+    server.upload("mpi", source, &wasm);
+}
+
+/// Runs `source` with `ranks` under both and checks that faasm-rs printed what OpenMPI did.
+fn matches_openmpi(server: &Server, source: &str, ranks: u32) {
+    let (ok, expected) = mpirun(source, ranks, &[]);
+    assert!(ok, "mpirun failed: {expected}");
+    let json = world(server, source, ranks, "").json();
+    assert_eq!(json["status"], "SUCCESS", "{json:#}");
+    let stdout = json["stdout"].as_str().unwrap();
+    assert_eq!(stdout, expected, "{source} with {ranks} ranks");
+}
+
+#[test]
+fn point_to_point_matches_openmpi() {
+    let server = Server::start(&[]);
+    upload(&server, "p2p");
+    matches_openmpi(&server, "p2p", 5);
+}
+
+#[test]
+fn collectives_match_openmpi() {
+    let server = Server::start(&[]);
+    upload(&server, "collectives");
+    // A power of two (recursive doubling) and not (reduce + broadcast).
+    matches_openmpi(&server, "collectives", 4);
+    matches_openmpi(&server, "collectives", 5);
+}
+
+#[test]
+fn cartesian_topologies_match_openmpi() {
+    let server = Server::start(&[]);
+    upload(&server, "cart");
+    matches_openmpi(&server, "cart", 12);
+}
+
+#[test]
+fn sixteen_ranks_finish_on_two_workers() {
+    let server = Server::start(&["--workers", "2"]);
+    upload(&server, "p2p");
+    upload(&server, "cart");
+    matches_openmpi(&server, "p2p", 16);
+    matches_openmpi(&server, "cart", 16);
+}
+
+#[test]
+fn worlds_that_do_not_fit_together_take_turns() {
+    // 16 instances leave 12 for one user, of which a world may take 10: two worlds of 8
+    // cannot both be admitted, and each must be admitted whole or wait.
+    let server = Server::start(&["--max-instances", "16", "--workers", "2"]);
+    upload(&server, "collectives");
+    let (ok, expected) = mpirun("collectives", 8, &[]);
+    assert!(ok, "mpirun failed: {expected}");
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| world(&server, "collectives", 8, "")))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for reply in replies {
+        let json = reply.json();
+        assert_eq!(json["status"], "SUCCESS", "{json:#}");
+        assert_eq!(json["stdout"].as_str().unwrap(), expected);
+    }
+}
+
+#[test]
+fn a_failing_rank_fails_the_world_and_releases_the_others() {
+    // The other ranks wait for a message that never comes: only the world failing ends them
+    // (the call timeout is far beyond the client's).
+    let server = Server::start(&["--call-timeout", "600", "--mpi-buffer-limit", "1MiB"]);
+    upload(&server, "fail");
+    let (ok, _) = mpirun("fail", 4, &["abort"]);
+    assert!(!ok, "OpenMPI's world should fail too");
+    for (how, reason) in [
+        ("abort", "rank 2 aborted the world with error code 3"),
+        ("exit", "return value=3"),
+        ("trap", "trap"),
+        ("unsupported", "MPI_Comm_split is not supported"),
+        ("flood", "past 1048576 bytes (--mpi-buffer-limit)"),
+    ] {
+        let json = world(&server, "fail", 4, how).json();
+        assert_eq!(json["status"], "FAILED", "{json:#}");
+        let error = json["error"].as_str().unwrap();
+        assert!(error.contains("MPI world failed: rank 2"), "{how}: {error}");
+        assert!(error.contains(reason), "{how}: {error}");
+    }
+}
+
+#[test]
+fn worlds_are_checked_before_they_start() {
+    let server = Server::start(&["--max-instances", "16"]);
+    upload(&server, "p2p");
+    let reply = world(&server, "p2p", 11, "");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.text().contains("at most 10 ranks"),
+        "{}",
+        reply.text()
+    );
+    // Without "mpi": true, MPI_Init fails the call with a clear reason.
+    let json = server
+        .post_json(json!({"user": "mpi", "function": "p2p"}))
+        .json();
+    assert_eq!(json["status"], "FAILED", "{json:#}");
+    let error = json["error"].as_str().unwrap();
+    assert!(error.contains("not an MPI call"), "{error}");
+}

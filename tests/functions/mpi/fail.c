@@ -1,0 +1,39 @@
+// A world where rank 2 fails, as its cmdline says ("abort", "exit", "trap", "unsupported", or
+// "flood": sending more than the world may buffer),
+// while every other rank waits for a message that never comes: the world must fail at once.
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char** argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    char how[32] = { 0 };
+    if (argc > 1) {
+        strncpy(how, argv[1], sizeof(how) - 1);
+    }
+    if (rank == 2) {
+        if (strcmp(how, "abort") == 0) {
+            MPI_Abort(MPI_COMM_WORLD, 3);
+        } else if (strcmp(how, "exit") == 0) {
+            return 3;
+        } else if (strcmp(how, "trap") == 0) {
+            __builtin_trap();
+        } else if (strcmp(how, "flood") == 0) {
+            static char chunk[64 * 1024];
+            for (int i = 0; i < 1000; i++) {
+                MPI_Send(chunk, sizeof(chunk), MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+            }
+        } else {
+            MPI_Comm split;
+            MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &split);
+        }
+    }
+    int never;
+    MPI_Recv(&never, 1, MPI_INT, 2, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    printf("rank %d received %d\n", rank, never);
+    MPI_Finalize();
+    return 0;
+}
