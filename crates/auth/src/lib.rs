@@ -202,6 +202,11 @@ impl Auth {
         Ok(())
     }
 
+    /// The bytes `user` has stored, by the ledger.
+    pub async fn stored_bytes(&self, user: &str) -> Result<u64, ApiError> {
+        self.store.stored_bytes(user).await.map_err(store_failure)
+    }
+
     /// Records that `object` of `user` now holds `bytes` (or is gone).
     pub async fn record_stored(
         &self,

@@ -14,6 +14,7 @@ mod admission;
 mod durable;
 mod functions;
 mod ids;
+mod quota;
 mod results;
 mod session;
 mod telemetry;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
+use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings, UserLimits};
 use faasm_runtime::{CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, Runtime};
 use faasm_storage::ObjectStore;
 use tokio::sync::{Notify, oneshot};
@@ -48,6 +49,7 @@ pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
 
 use admission::Admission;
 use ids::CallIds;
+use quota::{CallQuotas, QuotaHold};
 use results::ResultsRegistry;
 use session::CallSession;
 use telemetry::CallMetrics;
@@ -117,6 +119,8 @@ pub struct Scheduler {
     queue: Arc<dyn CallQueue>,
     ids: CallIds,
     admission: Arc<Admission>,
+    /// Per-user counts of calls, for the limits that come with them.
+    quotas: Arc<CallQuotas>,
     /// Where guests run.
     executor: tokio::runtime::Handle,
     /// Accepted calls not yet holding an instance.
@@ -144,6 +148,8 @@ struct Launch {
     done: Option<oneshot::Sender<Arc<CallResult>>>,
     /// When the call was accepted (before its module was looked up), for its latency.
     accepted: Instant,
+    /// The call's place in its user's count of running calls, if its user has limits.
+    quota: Option<QuotaHold>,
 }
 
 impl Scheduler {
@@ -161,6 +167,7 @@ impl Scheduler {
             queue: durability.queue,
             ids: CallIds::open(store)?,
             admission: Admission::new(config.admission),
+            quotas: Arc::default(),
             executor,
             waiting: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -212,7 +219,7 @@ impl Scheduler {
             self.queue.enqueue(queued).await.map_err(journal)?;
             // Recovered calls were accepted already: they may exceed the queue's capacity.
             self.waiting.fetch_add(1, Ordering::AcqRel);
-            self.launch_root(id, module, call, true, None, Instant::now());
+            self.launch_root(id, module, call, true, None, Instant::now(), None);
         }
         Ok(count)
     }
@@ -224,11 +231,36 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
+        self.submit_within(call, durable, None).await
+    }
+
+    /// [`submit`](Self::submit) within the limits of the call's user, if given: a call over
+    /// its user's MPI world limit is refused with 413, one over its concurrent calls or calls
+    /// per minute with 429.
+    pub async fn submit_within(
+        self: &Arc<Self>,
+        call: CallRequest,
+        durable: bool,
+        limits: Option<&UserLimits>,
+    ) -> Result<(CallId, ResultReceiver), ApiError> {
+        if let (Some(world), Some(max)) = (
+            call.mpi_world_size,
+            limits.and_then(|l| l.max_mpi_world),
+        ) && world > max
+        {
+            return Err(ApiError::OverLimit(format!(
+                "MPI world of {world} is over user {}'s max-mpi-world limit of {max}",
+                call.user
+            )));
+        }
         if call.mpi_world_size.is_some() {
             return Err(ApiError::NotImplemented("MPI calls".into()));
         }
         let accepted = Instant::now();
         let module = self.module(&call).await?;
+        let quota = limits
+            .map(|limits| self.quotas.admit(&call.user, limits))
+            .transpose()?;
         self.reserve_queue_place(&call)?;
         let enqueued = async {
             let id = self.ids.next()?;
@@ -248,7 +280,7 @@ impl Scheduler {
         })?;
         self.results.start(id, call_name(&call));
         let (done, receiver) = oneshot::channel();
-        self.launch_root(id, module, call, durable, Some(done), accepted);
+        self.launch_root(id, module, call, durable, Some(done), accepted, quota);
         Ok((id, receiver))
     }
 
@@ -269,6 +301,7 @@ impl Scheduler {
         durable: bool,
         done: Option<oneshot::Sender<Arc<CallResult>>>,
         accepted: Instant,
+        quota: Option<QuotaHold>,
     ) {
         let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
         self.spawn(Launch {
@@ -281,6 +314,7 @@ impl Scheduler {
             durable,
             done,
             accepted,
+            quota,
         });
     }
 
@@ -312,6 +346,7 @@ impl Scheduler {
             durable: false,
             done: None,
             accepted,
+            quota: None,
         });
         Ok(handle)
     }
@@ -353,6 +388,7 @@ impl Scheduler {
             durable,
             done,
             accepted: submitted,
+            quota,
         } = launch;
         let series = self.metrics.function(&call.user, &call.function);
         let function = call.function.clone();
@@ -428,6 +464,9 @@ impl Scheduler {
             exec_us = result.timings.exec_us,
             "call finished"
         );
+        // The user's count drops before anyone can see the result, so a client that waits
+        // for one call before starting the next is never refused for it.
+        drop(quota);
         // Awaiters are settled before the instance goes back (see `admission`).
         tree.finished(handle);
         self.results.finish(result.clone(), durable);
@@ -444,7 +483,17 @@ impl Scheduler {
 
     /// Runs a call and waits for its result.
     pub async fn invoke(self: &Arc<Self>, call: CallRequest) -> Result<Arc<CallResult>, ApiError> {
-        let (_, receiver) = self.submit(call, false).await?;
+        self.invoke_within(call, None).await
+    }
+
+    /// [`invoke`](Self::invoke) within the limits of the call's user (see
+    /// [`submit_within`](Self::submit_within)).
+    pub async fn invoke_within(
+        self: &Arc<Self>,
+        call: CallRequest,
+        limits: Option<&UserLimits>,
+    ) -> Result<Arc<CallResult>, ApiError> {
+        let (_, receiver) = self.submit_within(call, false, limits).await?;
         receiver
             .await
             .map_err(|_| ApiError::Internal("call task ended without a result".into()))
@@ -458,6 +507,12 @@ impl Scheduler {
     /// What a status poll for `id` finds. Never consumes the result.
     pub fn status(&self, id: CallId) -> CallStatus {
         self.results.status(id)
+    }
+
+    /// What a status poll by `user` finds: another user's call is not found, as if it did
+    /// not exist.
+    pub fn status_for(&self, id: CallId, user: &str) -> CallStatus {
+        self.results.status_for(id, Some(user))
     }
 
     /// Waits until no call is in flight, or `timeout`; then makes every journal write

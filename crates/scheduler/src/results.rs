@@ -210,9 +210,19 @@ impl ResultsRegistry {
     }
 
     pub fn status(&self, id: CallId) -> CallStatus {
+        self.status_for(id, None)
+    }
+
+    /// What a poll finds; a poll for `user` finds another user's call (or one whose user is
+    /// not known) [`CallStatus::NotFound`], exactly as if it did not exist.
+    pub fn status_for(&self, id: CallId, user: Option<&str>) -> CallStatus {
         let mut inner = self.inner.lock();
         self.expire(&mut inner, Instant::now());
-        match inner.calls.get(&id) {
+        let entry = inner
+            .calls
+            .get(&id)
+            .filter(|entry| user.is_none_or(|user| *entry.name().user == *user));
+        match entry {
             None => CallStatus::NotFound,
             Some(Entry::Running(..)) => CallStatus::Running,
             Some(Entry::Finished(result, _)) => CallStatus::Finished(result.clone()),
