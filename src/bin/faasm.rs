@@ -16,6 +16,9 @@ struct Cli {
     /// Invoke server port for client subcommands.
     #[arg(long, global = true, env = "FAASM_INVOKE_PORT", default_value_t = 8080)]
     invoke_port: u16,
+    /// Token for client subcommands (SPEC §12; needed when the server runs with --auth).
+    #[arg(long, global = true, env = "FAASM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +39,9 @@ enum Command {
     /// Store or fetch a shared file (visible to functions as faasm://PATH).
     #[command(subcommand)]
     File(commands::file::FileCommand),
+    /// Manage user tokens (admin token only; the server runs with --auth).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Compile C/C++ to a Faasm function with clang for wasm32-wasi.
     Cc(commands::cc::CcArgs),
     /// Load-test the HTTP invoke path against a trivial HTTP server.
@@ -48,6 +54,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let endpoints = Endpoints::new(&cli.host, cli.upload_port, cli.invoke_port);
+    if let Some(token) = cli.token {
+        commands::client::use_token(token);
+    }
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(*args),
         Command::Upload(args) => commands::upload::run(&endpoints, args),
@@ -55,6 +64,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(&endpoints, args),
         Command::State(cmd) => commands::state::run(&endpoints, cmd),
         Command::File(cmd) => commands::file::run(&endpoints, cmd),
+        Command::Token(cmd) => commands::token::run(&endpoints, cmd),
         Command::Cc(args) => commands::cc::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::PythonSetup(args) => commands::python::run(args),
