@@ -541,7 +541,10 @@ fn auth(
     data_dir: &Path,
     defaults: UserLimits,
 ) -> anyhow::Result<Arc<Auth>> {
-    let file = token_file.map_or_else(|| faasm_auth::default_admin_token_file(data_dir), Path::to_path_buf);
+    let file = token_file.map_or_else(
+        || faasm_auth::default_admin_token_file(data_dir),
+        Path::to_path_buf,
+    );
     let admin = faasm_auth::admin_token(std::env::var("FAASM_ADMIN_TOKEN").ok(), &file)?;
     tracing::info!("authentication on: every route but /ping needs a token");
     Ok(Arc::new(Auth::new(store, &admin, defaults)))

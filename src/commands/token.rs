@@ -45,7 +45,10 @@ pub enum TokenCommand {
 
 /// A duration in seconds from `90s`, `30m`, `12h`, `30d` or a plain number of seconds.
 fn seconds(text: &str) -> Result<u64, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let number: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 12h or 30d"))?;
@@ -76,9 +79,11 @@ pub fn run(endpoints: &Endpoints, cmd: TokenCommand) -> anyhow::Result<ExitCode>
             http.post(format!("{base}/tokens")).json(&body)
         }
         TokenCommand::List => http.get(format!("{base}/tokens")),
-        TokenCommand::Revoke { id } => {
-            http.delete(client::url(&base, "tokens", &[("token id", id.as_bytes())])?)
-        }
+        TokenCommand::Revoke { id } => http.delete(client::url(
+            &base,
+            "tokens",
+            &[("token id", id.as_bytes())],
+        )?),
         TokenCommand::Limits {
             user,
             concurrent_calls,
@@ -93,8 +98,14 @@ pub fn run(endpoints: &Endpoints, cmd: TokenCommand) -> anyhow::Result<ExitCode>
                 "max_mpi_world": max_mpi_world,
                 "stored_bytes": stored_bytes.map(|b| b.as_u64()),
             });
-            let set = overrides.as_object().is_some_and(|o| o.values().any(|v| !v.is_null()));
-            if set { http.put(url).json(&overrides) } else { http.get(url) }
+            let set = overrides
+                .as_object()
+                .is_some_and(|o| o.values().any(|v| !v.is_null()));
+            if set {
+                http.put(url).json(&overrides)
+            } else {
+                http.get(url)
+            }
         }
     };
     let response = client::send(request)?;
@@ -123,7 +134,9 @@ pub fn run(endpoints: &Endpoints, cmd: TokenCommand) -> anyhow::Result<ExitCode>
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                let expires = token["expires_ms"].as_u64().map_or("never".to_owned(), expiry);
+                let expires = token["expires_ms"]
+                    .as_u64()
+                    .map_or("never".to_owned(), expiry);
                 println!(
                     "{:<16}  {:<20}  {:<34}  {expires}",
                     token["id"].as_str().unwrap_or("?"),

@@ -29,18 +29,16 @@ impl EmbeddedStore {
         Ok(Self { db })
     }
 
-    fn read<T>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        key: &str,
-    ) -> Result<Option<T>>
+    fn read<T>(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Result<Option<T>>
     where
         T: serde::de::DeserializeOwned,
     {
         let txn = self.db.begin_read().map_err(store_error)?;
         let table = txn.open_table(table).map_err(store_error)?;
         match table.get(key).map_err(store_error)? {
-            Some(value) => Ok(Some(serde_json::from_slice(value.value()).map_err(store_error)?)),
+            Some(value) => Ok(Some(
+                serde_json::from_slice(value.value()).map_err(store_error)?,
+            )),
             None => Ok(None),
         }
     }
@@ -104,11 +102,7 @@ impl TokenStore for EmbeddedStore {
         Box::pin(async move { Ok(self.read(LIMITS, user)?.unwrap_or_default()) })
     }
 
-    fn set_limits<'a>(
-        &'a self,
-        user: &'a str,
-        limits: UserLimits,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn set_limits<'a>(&'a self, user: &'a str, limits: UserLimits) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let json = serde_json::to_vec(&limits).map_err(store_error)?;
             self.write(LIMITS, |table| {
@@ -125,7 +119,10 @@ impl TokenStore for EmbeddedStore {
             // `0` follows `/`: the range is every key starting with `{user}/`.
             let (start, end) = (format!("{user}/"), format!("{user}0"));
             let mut total = 0u64;
-            for entry in table.range(start.as_str()..end.as_str()).map_err(store_error)? {
+            for entry in table
+                .range(start.as_str()..end.as_str())
+                .map_err(store_error)?
+            {
                 total = total.saturating_add(entry.map_err(store_error)?.1.value());
             }
             Ok(total)
@@ -152,11 +149,9 @@ impl TokenStore for EmbeddedStore {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let key = Self::ledger_key(user, object);
-            self.write(LEDGER, |table| {
-                match bytes {
-                    Some(bytes) => table.insert(key.as_str(), bytes).map(drop),
-                    None => table.remove(key.as_str()).map(drop),
-                }
+            self.write(LEDGER, |table| match bytes {
+                Some(bytes) => table.insert(key.as_str(), bytes).map(drop),
+                None => table.remove(key.as_str()).map(drop),
             })
         })
     }

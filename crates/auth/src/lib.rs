@@ -275,7 +275,11 @@ mod tests {
 
     fn auth(dir: &Path) -> Auth {
         let store = EmbeddedStore::open(&dir.join("auth.redb")).unwrap();
-        Auth::new(Arc::new(store), "admin-token-0123456789", UserLimits::default())
+        Auth::new(
+            Arc::new(store),
+            "admin-token-0123456789",
+            UserLimits::default(),
+        )
     }
 
     fn bearer(token: &str) -> Vec<u8> {
@@ -292,7 +296,10 @@ mod tests {
                 .unwrap(),
             Principal::Admin
         );
-        let new = auth.create("alice", vec![Scope::Invoke], None).await.unwrap();
+        let new = auth
+            .create("alice", vec![Scope::Invoke], None)
+            .await
+            .unwrap();
         let who = auth.authenticate(Some(&bearer(&new.token))).await.unwrap();
         assert_eq!(
             who,
@@ -301,10 +308,16 @@ mod tests {
                 scopes: vec![Scope::Invoke]
             }
         );
-        assert_eq!(auth.authenticate(None).await.unwrap_err().status_code(), 401);
+        assert_eq!(
+            auth.authenticate(None).await.unwrap_err().status_code(),
+            401
+        );
         let wrong = format!("{}x", new.token);
         assert_eq!(
-            auth.authenticate(Some(&bearer(&wrong))).await.unwrap_err().status_code(),
+            auth.authenticate(Some(&bearer(&wrong)))
+                .await
+                .unwrap_err()
+                .status_code(),
             401
         );
         let listed = auth.list().await.unwrap();
@@ -312,7 +325,10 @@ mod tests {
         assert!(auth.revoke(&new.info.id).await.unwrap());
         assert!(auth.authenticate(Some(&bearer(&new.token))).await.is_err());
 
-        let old = auth.create("bob", vec![Scope::Invoke], Some(1)).await.unwrap();
+        let old = auth
+            .create("bob", vec![Scope::Invoke], Some(1))
+            .await
+            .unwrap();
         assert!(auth.authenticate(Some(&bearer(&old.token))).await.is_err());
     }
 
@@ -326,7 +342,9 @@ mod tests {
         };
         auth.set_overrides("alice", limits).await.unwrap();
         auth.record_stored("alice", "f/a", Some(60)).await.unwrap();
-        auth.record_stored("alicex", "f/a", Some(1000)).await.unwrap();
+        auth.record_stored("alicex", "f/a", Some(1000))
+            .await
+            .unwrap();
         auth.check_stored("alice", "f/a", 100).await.unwrap();
         let err = auth.check_stored("alice", "f/b", 41).await.unwrap_err();
         assert_eq!(err.status_code(), 413);

@@ -29,10 +29,7 @@ impl RedisStore {
     /// Connects to `url` (`redis://host:port[/db]`), failing if Redis does not answer.
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(store_error)?;
-        let connection = client
-            .get_connection_manager()
-            .await
-            .map_err(store_error)?;
+        let connection = client.get_connection_manager().await.map_err(store_error)?;
         Ok(Self { connection })
     }
 
@@ -71,7 +68,8 @@ impl TokenStore for RedisStore {
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<StoredToken>>> {
         Box::pin(async move {
-            let values: Vec<Vec<u8>> = self.connection().hvals(TOKENS).await.map_err(store_error)?;
+            let values: Vec<Vec<u8>> =
+                self.connection().hvals(TOKENS).await.map_err(store_error)?;
             values
                 .iter()
                 .map(|v| serde_json::from_slice(v).map_err(store_error))
@@ -81,7 +79,11 @@ impl TokenStore for RedisStore {
 
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let removed: u64 = self.connection().hdel(TOKENS, id).await.map_err(store_error)?;
+            let removed: u64 = self
+                .connection()
+                .hdel(TOKENS, id)
+                .await
+                .map_err(store_error)?;
             Ok(removed > 0)
         })
     }
@@ -97,11 +99,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn set_limits<'a>(
-        &'a self,
-        user: &'a str,
-        limits: UserLimits,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn set_limits<'a>(&'a self, user: &'a str, limits: UserLimits) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let value = serde_json::to_vec(&limits).map_err(store_error)?;
             self.connection()

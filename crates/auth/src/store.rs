@@ -31,8 +31,7 @@ pub trait TokenStore: Send + Sync {
 
     /// The user's limit overrides (all `None` if none were set).
     fn limits<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<UserLimits>>;
-    fn set_limits<'a>(&'a self, user: &'a str, limits: UserLimits)
-    -> BoxFuture<'a, Result<()>>;
+    fn set_limits<'a>(&'a self, user: &'a str, limits: UserLimits) -> BoxFuture<'a, Result<()>>;
 
     /// The bytes of the user's objects in the ledger, together.
     fn stored_bytes<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<u64>>;

@@ -94,7 +94,9 @@ impl Scope {
                 .into_iter()
                 .find(|s| s.name() == name)
                 .ok_or_else(|| {
-                    format!("unknown scope {name:?}: scopes are upload, invoke, state, files, status")
+                    format!(
+                        "unknown scope {name:?}: scopes are upload, invoke, state, files, status"
+                    )
                 })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
@@ -162,7 +164,11 @@ mod tests {
             Scope::parse_list("invoke, upload,invoke").unwrap(),
             vec![Scope::Upload, Scope::Invoke]
         );
-        assert!(Scope::parse_list("upload,admin").unwrap_err().contains("admin"));
+        assert!(
+            Scope::parse_list("upload,admin")
+                .unwrap_err()
+                .contains("admin")
+        );
         assert!(Scope::parse_list("").is_err());
     }
 }

@@ -243,10 +243,9 @@ impl Scheduler {
         durable: bool,
         limits: Option<&UserLimits>,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
-        if let (Some(world), Some(max)) = (
-            call.mpi_world_size,
-            limits.and_then(|l| l.max_mpi_world),
-        ) && world > max
+        if let (Some(world), Some(max)) =
+            (call.mpi_world_size, limits.and_then(|l| l.max_mpi_world))
+            && world > max
         {
             return Err(ApiError::OverLimit(format!(
                 "MPI world of {world} is over user {}'s max-mpi-world limit of {max}",

@@ -121,7 +121,10 @@ mod tests {
         let _b = quotas.admit("alice", &limits).unwrap();
         let err = quotas.admit("alice", &limits).err().unwrap();
         assert_eq!(err.status_code(), 429);
-        assert!(err.to_string().contains("concurrent-calls limit is 2"), "{err}");
+        assert!(
+            err.to_string().contains("concurrent-calls limit is 2"),
+            "{err}"
+        );
         quotas.admit("bob", &limits).unwrap();
         drop(a);
         quotas.admit("alice", &limits).unwrap();
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(bucket.take(120, start + Duration::from_millis(500)), Ok(()));
         assert_eq!(bucket.take(120, start + Duration::from_millis(500)), Err(1));
         // 1 a minute: the next after a minute.
-        let mut slow = Bucket { level: 0.0, at: start };
+        let mut slow = Bucket {
+            level: 0.0,
+            at: start,
+        };
         assert_eq!(slow.take(1, start), Err(60));
         assert_eq!(slow.take(1, start + Duration::from_secs(60)), Ok(()));
         assert_eq!(slow.take(0, start), Err(60));

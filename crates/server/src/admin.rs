@@ -35,9 +35,10 @@ type Reply = Result<Response, ApiResponse>;
 
 /// The token store, for the admin token only; 404 when auth is off (there are no tokens).
 fn admin(app: &App, caller: &Caller) -> Result<Arc<Auth>, ApiError> {
-    let auth = app.auth.clone().ok_or_else(|| {
-        ApiError::NotFound("The admin API needs `faasm serve --auth`".into())
-    })?;
+    let auth = app
+        .auth
+        .clone()
+        .ok_or_else(|| ApiError::NotFound("The admin API needs `faasm serve --auth`".into()))?;
     caller.admin("The admin API")?;
     Ok(auth)
 }

@@ -22,7 +22,9 @@ pub(crate) fn protect<S: Clone + Send + Sync + 'static>(
     auth: Option<&Arc<Auth>>,
 ) -> Router<S> {
     match auth {
-        Some(auth) => router.route_layer(middleware::from_fn_with_state(auth.clone(), authenticate)),
+        Some(auth) => {
+            router.route_layer(middleware::from_fn_with_state(auth.clone(), authenticate))
+        }
         None => router,
     }
 }
@@ -93,9 +95,9 @@ impl Caller {
     /// Refuses (403) anything but the admin token (when auth is on).
     pub fn admin(&self, what: &str) -> Result<(), ApiError> {
         match &self.0 {
-            Some(Principal::User { .. }) => Err(ApiError::Forbidden(format!(
-                "{what} needs the admin token"
-            ))),
+            Some(Principal::User { .. }) => {
+                Err(ApiError::Forbidden(format!("{what} needs the admin token")))
+            }
             _ => Ok(()),
         }
     }

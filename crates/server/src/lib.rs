@@ -147,7 +147,10 @@ impl App {
     }
 
     /// The limits of `user`'s calls, when auth is on.
-    async fn limits_of(&self, user: &str) -> Result<Option<faasm_api::UserLimits>, faasm_api::ApiError> {
+    async fn limits_of(
+        &self,
+        user: &str,
+    ) -> Result<Option<faasm_api::UserLimits>, faasm_api::ApiError> {
         match &self.auth {
             Some(auth) => Ok(Some(auth.limits(user).await?)),
             None => Ok(None),

@@ -92,7 +92,14 @@ async fn put_function(
         .scheduler
         .functions()
         .upload(FunctionKind::Wasm, &user, &function, wasm);
-    stored(&app, Some(&user), format!("function/{function}"), size, upload).await?;
+    stored(
+        &app,
+        Some(&user),
+        format!("function/{function}"),
+        size,
+        upload,
+    )
+    .await?;
     tracing::info!(%user, %function, "function uploaded");
     ok("Function upload complete\n")
 }
@@ -160,7 +167,14 @@ async fn put_python(
         .scheduler
         .functions()
         .upload(FunctionKind::Python, &user, &function, source);
-    stored(&app, Some(&user), format!("python/{function}"), size, upload).await?;
+    stored(
+        &app,
+        Some(&user),
+        format!("python/{function}"),
+        size,
+        upload,
+    )
+    .await?;
     tracing::info!(%user, %function, "Python function uploaded");
     ok("Python function upload complete\n")
 }
@@ -292,9 +306,8 @@ async fn put_file(State(app): State<App>, caller: Caller, headers: HeaderMap, bo
     let path = file_path(&headers)?;
     may_write_file(&caller, &path)?;
     let contents = read_body(&headers, body, app.limits.upload, app.body_timeout).await?;
-    let write = async {
-        blocking(|| app.store.put(Object::File(&path), &contents)).map_err(storage_error)
-    };
+    let write =
+        async { blocking(|| app.store.put(Object::File(&path), &contents)).map_err(storage_error) };
     let object = format!("file/{}", path.as_str());
     stored(&app, file_owner(&path), object, contents.len(), write).await?;
     ok("Shared file uploaded\n")
@@ -330,7 +343,8 @@ async fn stored(
     }
     write.await?;
     if let Some((auth, owner)) = ledger {
-        auth.record_stored(owner, &object, Some(bytes as u64)).await?;
+        auth.record_stored(owner, &object, Some(bytes as u64))
+            .await?;
     }
     Ok(())
 }
