@@ -219,7 +219,7 @@ impl Scheduler {
             self.queue.enqueue(queued).await.map_err(journal)?;
             // Recovered calls were accepted already: they may exceed the queue's capacity.
             self.waiting.fetch_add(1, Ordering::AcqRel);
-            self.launch_root(id, module, call, true, None, Instant::now(), None);
+            self.launch_root(id, module, call, true, Instant::now(), None);
         }
         Ok(count)
     }
@@ -279,7 +279,8 @@ impl Scheduler {
         })?;
         self.results.start(id, call_name(&call));
         let (done, receiver) = oneshot::channel();
-        self.launch_root(id, module, call, durable, Some(done), accepted, quota);
+        let submitted = Submitted { done, quota };
+        self.launch_root(id, module, call, durable, accepted, Some(submitted));
         Ok((id, receiver))
     }
 
@@ -292,17 +293,19 @@ impl Scheduler {
         self.functions.get(kind, &call.user, &call.function).await
     }
 
+    /// Starts a root call; `submitted` is how a submitter hears of it and what it counts
+    /// against its user (none for a recovered call).
     fn launch_root(
         self: &Arc<Self>,
         id: CallId,
         module: Arc<FunctionModule>,
         call: CallRequest,
         durable: bool,
-        done: Option<oneshot::Sender<Arc<CallResult>>>,
         accepted: Instant,
-        quota: Option<QuotaHold>,
+        submitted: Option<Submitted>,
     ) {
         let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
+        let (done, quota) = submitted.map_or((None, None), |s| (Some(s.done), s.quota));
         self.spawn(Launch {
             tree,
             handle: ROOT,
@@ -556,6 +559,12 @@ impl Scheduler {
             result_bytes: self.results.bytes(),
         }
     }
+}
+
+/// What a submitted root call carries: where its result goes, and its user's count.
+struct Submitted {
+    done: oneshot::Sender<Arc<CallResult>>,
+    quota: Option<QuotaHold>,
 }
 
 /// A call's count in the scheduler's `waiting` until it leaves the queue (once).
