@@ -109,6 +109,12 @@ fn set_limits(server: &Server, user: &str, limits: Value) {
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
+/// Checks a refusal's status and that its message says `text`.
+fn says(reply: &Reply, status: u16, text: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    assert!(reply.text().contains(text), "{text:?} in {}", reply.text());
+}
+
 fn echo() -> Vec<u8> {
     compile("examples/c/echo.c")
 }
@@ -195,14 +201,7 @@ fn users_act_only_on_their_own_functions_state_and_calls() {
         alice.delete("/s/bob/secret"),
         alice.call("bob", "echo", "x"),
     ] {
-        assert_eq!(reply.status, 403, "{}", reply.text());
-        assert!(
-            reply
-                .text()
-                .contains("user alice may not act on user bob's"),
-            "{}",
-            reply.text()
-        );
+        says(&reply, 403, "user alice may not act on user bob's");
     }
     // Bob's call polls as if it did not exist: exactly what an unknown id answers.
     let unknown = bobs_call + 1000;
@@ -268,14 +267,13 @@ fn scopes_bound_what_a_token_may_do() {
     assert_eq!(admin(&server).put("/f/alice/echo", echo()).status, 200);
     let invoker = As::token(&server, &invoker);
     assert_eq!(invoker.call("alice", "echo", "ok").text(), "ok");
-    for reply in [
-        invoker.put("/f/alice/echo", echo()),
-        invoker.get("/s/alice/key"),
-        invoker.file(Method::GET, "alice/data", b""),
-        invoker.poll(1),
+    for (reply, scope) in [
+        (invoker.put("/f/alice/echo", echo()), "upload"),
+        (invoker.get("/s/alice/key"), "state"),
+        (invoker.file(Method::GET, "alice/data", b""), "files"),
+        (invoker.poll(1), "status"),
     ] {
-        assert_eq!(reply.status, 403, "{}", reply.text());
-        assert!(reply.text().contains("lacks the"), "{}", reply.text());
+        says(&reply, 403, &format!("user alice lacks the {scope} scope"));
     }
     let reply = invoker.get("/admin/tokens");
     assert_eq!(
@@ -284,8 +282,7 @@ fn scopes_bound_what_a_token_may_do() {
     );
     // The planner envelope is the admin's.
     let reply = invoker.post(json!({"http_type": "FLUSH_EXECUTORS", "payload": "{}"}));
-    assert_eq!(reply.status, 403, "{}", reply.text());
-    assert_eq!(reply.text(), "The planner API needs the admin token");
+    says(&reply, 403, "The planner API needs the admin token");
     let reply = admin(&server).post(json!({"http_type": "FLUSH_EXECUTORS", "payload": "{}"}));
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
@@ -297,12 +294,10 @@ fn shared_files_are_written_under_the_users_prefix_and_read_by_all() {
     let bob = As::token(&server, &token(&server, "bob", None));
     assert_eq!(alice.file(Method::PUT, "alice/data.txt", b"a").status, 200);
     for path in ["bob/data.txt", "top.txt", "faasm://bob/x"] {
-        let reply = alice.file(Method::PUT, path, b"a");
-        assert_eq!(reply.status, 403, "{path}: {}", reply.text());
-        assert!(
-            reply.text().contains("only under alice/"),
-            "{}",
-            reply.text()
+        says(
+            &alice.file(Method::PUT, path, b"a"),
+            403,
+            "only under alice/",
         );
     }
     assert_eq!(
@@ -334,12 +329,7 @@ fn the_rate_limit_answers_429_with_retry_after_and_recovers() {
         .map(|_| alice.call("alice", "echo", "x"))
         .find(|reply| reply.status != 200)
         .expect("the limit was never reached");
-    assert_eq!(refused.status, 429, "{}", refused.text());
-    assert!(
-        refused.text().contains("calls-per-minute limit of 60"),
-        "{}",
-        refused.text()
-    );
+    says(&refused, 429, "calls-per-minute limit of 60");
     let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1, "{retry}");
     // Bob is not alice.
@@ -366,12 +356,7 @@ fn concurrent_calls_past_the_limit_are_429_until_one_finishes() {
         .post(json!({"user": "alice", "function": "sleeper", "input_data": "3000", "async": true}));
     let id: u64 = first.text().parse().unwrap();
     let refused = alice.call("alice", "sleeper", "1");
-    assert_eq!(refused.status, 429, "{}", refused.text());
-    assert!(
-        refused.text().contains("concurrent-calls limit is 1"),
-        "{}",
-        refused.text()
-    );
+    says(&refused, 429, "concurrent-calls limit is 1");
     assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
     assert!(
         wait_for_as(&alice, id).starts_with("SUCCESS"),
@@ -398,12 +383,7 @@ fn stored_bytes_past_the_limit_are_413_and_deletes_give_them_back() {
     set_limits(&server, "alice", json!({"stored_bytes": 1000}));
     assert_eq!(alice.put("/s/alice/a", vec![1u8; 600]).status, 200);
     let reply = alice.put("/s/alice/b", vec![1u8; 600]);
-    assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(
-        reply.text().contains("stored-bytes limit of 1000"),
-        "{}",
-        reply.text()
-    );
+    says(&reply, 413, "stored-bytes limit of 1000");
     assert_eq!(alice.get("/s/alice/b").status, 404, "nothing was stored");
     // Replacing a value counts its new size only.
     assert_eq!(alice.put("/s/alice/a", vec![1u8; 300]).status, 200);
@@ -423,12 +403,7 @@ fn an_mpi_world_over_the_users_limit_is_refused() {
     assert_eq!(alice.put("/f/alice/echo", echo()).status, 200);
     let reply =
         alice.post(json!({"user": "alice", "function": "echo", "mpi": true, "mpi_world_size": 5}));
-    assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(
-        reply.text().contains("max-mpi-world limit of 4"),
-        "{}",
-        reply.text()
-    );
+    says(&reply, 413, "max-mpi-world limit of 4");
 }
 
 #[test]
