@@ -26,6 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the upload server, the invoke server and the executor in one process.
+    // A flag given twice takes its last value, so scripts can override defaults they pass.
+    #[command(args_override_self = true)]
     Serve(Box<commands::serve::ServeArgs>),
     /// Upload a function (.wasm) or a Python function (.py).
     Upload(commands::upload::UploadArgs),

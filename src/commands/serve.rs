@@ -6,15 +6,16 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
 use bytesize::ByteSize;
 use faasm_api::UserLimits;
 use faasm_auth::{Auth, EmbeddedStore, RedisStore, TokenStore};
+use faasm_cluster::{ClusterConfig, RedisCalls};
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
-use faasm_scheduler::{Durability, EmbeddedJournal, Scheduler, SchedulerConfig};
+use faasm_scheduler::{Durability, EmbeddedJournal, HostInfo, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
 use faasm_storage::DataDir;
@@ -41,10 +42,20 @@ pub struct ServeArgs {
     /// Where functions, state, shared files and compiled modules are kept [default: ./faasm-data].
     #[arg(long, env = "FAASM_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state tier
+    /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state
+    /// tier, the call queue, call ids and results
     /// [default: none; state lives in the data directory].
     #[arg(long, env = "FAASM_REDIS", value_name = "URL")]
     redis: Option<String>,
+    /// This host's name in a deployment: the `ip:port` other hosts and clients reach its
+    /// invoke server at [default: the invoke address, or the machine's hostname and the
+    /// invoke port when it listens on every interface].
+    #[arg(long, env = "FAASM_HOST_NAME")]
+    host_name: Option<String>,
+    /// With --redis: seconds a host's claim on a call lasts unless renewed; the calls of a
+    /// host that died run again elsewhere after it [default: 10].
+    #[arg(long, env = "FAASM_CALL_LEASE")]
+    call_lease: Option<f64>,
     /// Wall-clock limit of one call, in seconds (fractions allowed) [default: 60].
     #[arg(long, env = "FAASM_CALL_TIMEOUT")]
     call_timeout: Option<f64>,
@@ -175,6 +186,8 @@ impl ServeArgs {
             invoke_addr: self.invoke_addr.or(lower.invoke_addr),
             data_dir: self.data_dir.or(lower.data_dir),
             redis: self.redis.or(lower.redis),
+            host_name: self.host_name.or(lower.host_name),
+            call_lease: self.call_lease.or(lower.call_lease),
             call_timeout: self.call_timeout.or(lower.call_timeout),
             memory_limit: self.memory_limit.or(lower.memory_limit),
             output_limit: self.output_limit.or(lower.output_limit),
@@ -290,19 +303,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_appended: bytes(args.max_appended_state, 1 << 30) as usize,
     };
     let state = tokio.block_on(state_tiers(args.redis.as_deref(), &data_dir, state_limits))?;
-    let auth = if args.auth.unwrap_or(false) {
-        let defaults = UserLimits {
-            concurrent_calls: Some(args.user_concurrent_calls.unwrap_or(1000)),
-            calls_per_minute: Some(args.user_calls_per_minute.unwrap_or(60_000)),
-            max_mpi_world: Some(args.user_max_mpi_world.unwrap_or(64)),
-            stored_bytes: Some(bytes(args.user_stored_bytes, 10 << 30)),
-        };
-        let token_file = args.admin_token_file.as_deref();
-        let store = tokio.block_on(token_store(args.redis.as_deref(), &data_dir))?;
-        Some(auth(store, token_file, &data_dir, defaults)?)
-    } else {
-        None
-    };
     let max_instances = args.max_instances.unwrap_or(1000).max(2);
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: data_dir.join("cache"),
@@ -332,6 +332,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     retention.ttl = args.result_ttl.map_or(retention.ttl, Duration::from_secs);
     retention.max_results = args.max_results.unwrap_or(retention.max_results);
     retention.max_bytes = bytes(args.max_result_bytes, (ram / 16).min(1 << 30)) as usize;
+    let auth = if args.auth.unwrap_or(false) {
+        let defaults = UserLimits {
+            concurrent_calls: Some(args.user_concurrent_calls.unwrap_or(1000)),
+            calls_per_minute: Some(args.user_calls_per_minute.unwrap_or(60_000)),
+            max_mpi_world: Some(args.user_max_mpi_world.unwrap_or(64)),
+            stored_bytes: Some(bytes(args.user_stored_bytes, 10 << 30)),
+        };
+        let token_file = args.admin_token_file.as_deref();
+        let store = tokio.block_on(token_store(args.redis.as_deref(), &data_dir))?;
+        Some(auth(store, token_file, &data_dir, defaults, retention.ttl)?)
+    } else {
+        None
+    };
     config.tree.max_calls = args.max_tree_calls.unwrap_or(config.tree.max_calls).max(1);
     config.tree.max_depth = args.max_chain_depth.unwrap_or(config.tree.max_depth);
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
@@ -359,14 +372,63 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let guest_handle = guests.handle().clone();
 
     let metrics = faasm_server::install_metrics().context("installing the metrics recorder")?;
+    let call_lease = seconds(args.call_lease, Duration::from_secs(10), "--call-lease")?;
+    let retention = config.retention;
     tokio.block_on(async move {
+        let upload = tokio::net::TcpListener::bind(upload_addr)
+            .await
+            .with_context(|| format!("binding the upload server to {upload_addr}"))?;
+        let invoke = tokio::net::TcpListener::bind(invoke_addr)
+            .await
+            .with_context(|| format!("binding the invoke server to {invoke_addr}"))?;
+        let host_name = match args.host_name {
+            Some(name) => name,
+            None => host_name(invoke.local_addr()?),
+        };
+        let embedded = Durability::embedded(Arc::new(journal), store.clone());
+        // The scheduler advertises itself through the cluster it is built with.
+        let this_host: Arc<OnceLock<Weak<Scheduler>>> = Arc::default();
+        let durability = match args.redis.as_deref() {
+            None => embedded,
+            Some(url) => {
+                let cluster = ClusterConfig {
+                    host: host_name.clone(),
+                    lease: call_lease,
+                    retention,
+                };
+                let (scheduler, name) = (this_host.clone(), host_name.clone());
+                let advertise = move || {
+                    let scheduler = scheduler.get().and_then(Weak::upgrade);
+                    scheduler.map_or_else(
+                        || HostInfo {
+                            name: name.clone(),
+                            slots: 0,
+                            used_slots: 0,
+                            free_instances: 0,
+                        },
+                        |scheduler| scheduler.host_info(name.clone()),
+                    )
+                };
+                let calls = RedisCalls::connect(url, cluster, advertise)
+                    .await
+                    .with_context(|| format!("joining the deployment on Redis at {url}"))?;
+                let calls = Arc::new(calls);
+                Durability {
+                    queue: calls.clone(),
+                    results: calls.clone(),
+                    ids: calls.clone(),
+                    cluster: Some(calls),
+                }
+            }
+        };
         let scheduler = Scheduler::new(
             Arc::new(runtime),
             store.clone(),
-            Durability::embedded(Arc::new(journal)),
+            durability,
             config,
             guest_handle,
         )?;
+        let _ = this_host.set(Arc::downgrade(&scheduler));
         let recovered = scheduler.recover().await?;
         if recovered > 0 {
             tracing::info!(
@@ -386,12 +448,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(auth) => app.with_auth(auth),
             None => app,
         };
-        let upload = tokio::net::TcpListener::bind(upload_addr)
-            .await
-            .with_context(|| format!("binding the upload server to {upload_addr}"))?;
-        let invoke = tokio::net::TcpListener::bind(invoke_addr)
-            .await
-            .with_context(|| format!("binding the invoke server to {invoke_addr}"))?;
+        scheduler.join_cluster();
         // Tests and `faasm bench` read these two lines to find ports chosen by the OS.
         println!(
             "faasm: upload server listening on http://{}",
@@ -453,6 +510,17 @@ fn guest_executor(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// A duration in seconds from the command line, or `default`.
+/// The name other hosts and clients know this host by: its invoke address, with the machine's
+/// hostname in place of an address that means every interface.
+fn host_name(invoke: SocketAddr) -> String {
+    if !invoke.ip().is_unspecified() {
+        return invoke.to_string();
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname");
+    let hostname = hostname.as_deref().map_or("localhost", str::trim);
+    format!("{hostname}:{}", invoke.port())
+}
+
 fn seconds(value: Option<f64>, default: Duration, flag: &str) -> anyhow::Result<Duration> {
     match value {
         None => Ok(default),
@@ -540,6 +608,7 @@ fn auth(
     token_file: Option<&Path>,
     data_dir: &Path,
     defaults: UserLimits,
+    results_ttl: Duration,
 ) -> anyhow::Result<Arc<Auth>> {
     let file = token_file.map_or_else(
         || faasm_auth::default_admin_token_file(data_dir),
@@ -547,7 +616,7 @@ fn auth(
     );
     let admin = faasm_auth::admin_token(std::env::var("FAASM_ADMIN_TOKEN").ok(), &file)?;
     tracing::info!("authentication on: every route but /ping needs a token");
-    Ok(Arc::new(Auth::new(store, &admin, defaults)))
+    Ok(Arc::new(Auth::new(store, &admin, defaults, results_ttl)))
 }
 
 async fn shutdown_signal() {

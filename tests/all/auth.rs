@@ -529,29 +529,66 @@ fn the_cli_manages_tokens_and_presents_them() {
 fn hosts_sharing_redis_accept_the_same_tokens_and_see_a_revoke_at_once() {
     let redis = Redis::start();
     let url = redis.url();
-    let a = start(&["--redis", &url]);
-    let b = start(&["--redis", &url]);
-    let alice = token(&a, "alice", Some(&["state", "upload", "invoke"]));
+    let host = |address: &str| {
+        start(&[
+            "--redis",
+            &url,
+            "--upload-addr",
+            address,
+            "--invoke-addr",
+            address,
+        ])
+    };
+    let (a, b) = (host("127.0.0.2:0"), host("127.0.0.3:0"));
+    let alice = token(&a, "alice", Some(&["state", "upload", "invoke", "status"]));
+    let bob = token(&b, "bob", None);
     let (on_a, on_b) = (As::token(&a, &alice), As::token(&b, &alice));
     assert_eq!(on_a.put("/s/alice/k", "from a").status, 200);
     assert_eq!(on_b.get("/s/alice/k").text(), "from a");
     assert_eq!(on_b.get("/s/bob/k").status, 403);
-    set_limits(&a, "alice", json!({"stored_bytes": 10}));
-    let reply = on_b.put("/s/alice/other", "12345");
-    assert_eq!(
-        reply.status,
-        413,
-        "the ledger and limits are shared: {}",
-        reply.text()
+
+    // An async call accepted on A polls on B for alice, and as unknown for bob.
+    for server in [&a, &b] {
+        assert_eq!(admin(server).put("/f/alice/echo", echo()).status, 200);
+    }
+    let call =
+        on_a.post(json!({"user": "alice", "function": "echo", "input_data": "hi", "async": true}));
+    let id: u64 = call.text().parse().expect(&call.text());
+    assert!(
+        wait_for_as(&on_b, id).starts_with("SUCCESS"),
+        "alice polls her call on B"
     );
-    let id = admin(&a).get("/admin/tokens").json()[0]["id"]
+    let (theirs, none) = (
+        As::token(&b, &bob).poll(id),
+        As::token(&b, &bob).poll(id + 1000),
+    );
+    assert_eq!((theirs.status, none.status), (404, 404));
+    assert_eq!(
+        theirs.text().replace(&id.to_string(), "ID"),
+        none.text().replace(&(id + 1000).to_string(), "ID")
+    );
+
+    set_limits(&a, "alice", json!({"stored_bytes": 10}));
+    says(
+        &on_b.put("/s/alice/other", "12345"),
+        413,
+        "stored-bytes limit of 10",
+    );
+    let tokens = admin(&a).get("/admin/tokens").json();
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["user"] == "alice")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(admin(&a).delete(&format!("/admin/tokens/{id}")).status, 200);
     assert_eq!(on_b.get("/s/alice/k").status, 401);
     assert_eq!(on_a.get("/s/alice/k").status, 401);
-    assert_eq!(admin(&b).get("/admin/tokens").json(), json!([]));
+    let left = admin(&b).get("/admin/tokens").json();
+    assert_eq!(left.as_array().unwrap().len(), 1, "bob's is left: {left}");
 }
 
 #[test]

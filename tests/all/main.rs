@@ -4,6 +4,7 @@
 mod auth;
 mod chaining;
 mod cli;
+mod cluster;
 mod compat_c;
 mod faasmctl;
 mod files;

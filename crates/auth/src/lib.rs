@@ -16,6 +16,7 @@ mod token;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use faasm_api::{ApiError, UserLimits, validate_name};
 
@@ -38,6 +39,8 @@ pub struct Auth {
     store: Arc<dyn TokenStore>,
     admin: TokenHash,
     defaults: UserLimits,
+    /// How long a call's owner is kept (as long as results are retained).
+    results_ttl: Duration,
 }
 
 /// A token just made: the secret (shown once) and what is stored about it.
@@ -57,11 +60,17 @@ fn store_failure(err: StoreError) -> ApiError {
 }
 
 impl Auth {
-    pub fn new(store: Arc<dyn TokenStore>, admin_token: &str, defaults: UserLimits) -> Self {
+    pub fn new(
+        store: Arc<dyn TokenStore>,
+        admin_token: &str,
+        defaults: UserLimits,
+        results_ttl: Duration,
+    ) -> Self {
         Self {
             store,
             admin: TokenHash::of(admin_token),
             defaults,
+            results_ttl,
         }
     }
 
@@ -202,6 +211,19 @@ impl Auth {
         Ok(())
     }
 
+    /// Records that async call `id` is `user`'s, for polls on hosts that did not accept it.
+    pub async fn record_call(&self, id: u64, user: &str) -> Result<(), ApiError> {
+        self.store
+            .set_call_owner(id, user, self.results_ttl)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// The user of call `id` as recorded by [`record_call`](Self::record_call).
+    pub async fn call_owner(&self, id: u64) -> Result<Option<String>, ApiError> {
+        self.store.call_owner(id).await.map_err(store_failure)
+    }
+
     /// The bytes `user` has stored, by the ledger.
     pub async fn stored_bytes(&self, user: &str) -> Result<u64, ApiError> {
         self.store.stored_bytes(user).await.map_err(store_failure)
@@ -275,11 +297,8 @@ mod tests {
 
     fn auth(dir: &Path) -> Auth {
         let store = EmbeddedStore::open(&dir.join("auth.redb")).unwrap();
-        Auth::new(
-            Arc::new(store),
-            "admin-token-0123456789",
-            UserLimits::default(),
-        )
+        let (admin, defaults) = ("admin-token-0123456789", UserLimits::default());
+        Auth::new(Arc::new(store), admin, defaults, Duration::from_secs(60))
     }
 
     fn bearer(token: &str) -> Vec<u8> {

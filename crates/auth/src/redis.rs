@@ -4,7 +4,10 @@
 //! faasm:tokens          hash: token id -> the stored token (JSON)
 //! faasm:limits          hash: user -> the user's limit overrides (JSON)
 //! faasm:stored:{user}   hash: object -> its bytes (the stored-bytes ledger)
+//! faasm:owner:{id}      the user of async call `id`, for as long as results are retained
 //! ```
+
+use std::time::Duration;
 
 use faasm_api::UserLimits;
 use redis::AsyncCommands;
@@ -15,6 +18,10 @@ use crate::token::StoredToken;
 
 const TOKENS: &str = "faasm:tokens";
 const LIMITS: &str = "faasm:limits";
+
+fn owner(id: u64) -> String {
+    format!("faasm:owner:{id}")
+}
 
 fn ledger(user: &str) -> String {
     format!("faasm:stored:{user}")
@@ -107,6 +114,24 @@ impl TokenStore for RedisStore {
                 .await
                 .map_err(store_error)
         })
+    }
+
+    fn set_call_owner<'a>(
+        &'a self,
+        id: u64,
+        user: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.connection()
+                .set_ex(owner(id), user, ttl.as_secs().max(1))
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn call_owner(&self, id: u64) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async move { self.connection().get(owner(id)).await.map_err(store_error) })
     }
 
     fn stored_bytes<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<u64>> {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use faasm_api::UserLimits;
 
@@ -32,6 +33,16 @@ pub trait TokenStore: Send + Sync {
     /// The user's limit overrides (all `None` if none were set).
     fn limits<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<UserLimits>>;
     fn set_limits<'a>(&'a self, user: &'a str, limits: UserLimits) -> BoxFuture<'a, Result<()>>;
+
+    /// Records, for `ttl`, whose call `id` is, so that a host that did not accept the call
+    /// can tell its owner. The embedded store keeps none: one host's registry knows its calls.
+    fn set_call_owner<'a>(
+        &'a self,
+        id: u64,
+        user: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn call_owner(&self, id: u64) -> BoxFuture<'_, Result<Option<String>>>;
 
     /// The bytes of the user's objects in the ledger, together.
     fn stored_bytes<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<u64>>;

@@ -48,8 +48,8 @@ fn scheduler(dir: &std::path::Path, executor: tokio::runtime::Handle) -> Arc<Sch
     let journal = EmbeddedJournal::open(&dir.join("calls.redb")).unwrap();
     Scheduler::new(
         Arc::new(runtime),
-        store,
-        Durability::embedded(Arc::new(journal)),
+        store.clone(),
+        Durability::embedded(Arc::new(journal), store),
         SchedulerConfig::new(64, 2),
         executor,
     )

@@ -65,6 +65,8 @@ pub(crate) struct Turn {
 pub(crate) struct Admission {
     config: AdmissionConfig,
     state: Mutex<State>,
+    /// Signalled whenever an instance is given back.
+    released: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -103,6 +105,7 @@ impl Admission {
                 free_workers: config.workers,
                 ..State::default()
             }),
+            released: tokio::sync::Notify::new(),
             config,
         })
     }
@@ -200,6 +203,8 @@ impl Admission {
         state.held -= 1;
         state.user(user).held -= 1;
         state.dispatch(&self.config);
+        drop(state);
+        self.released.notify_waiters();
     }
 
     fn release_worker(&self) {
@@ -208,10 +213,40 @@ impl Admission {
         state.dispatch(&self.config);
     }
 
+    /// Whether a call of `user` (a root if `root`) would get an instance at once.
+    pub fn admits_now(&self, user: &str, root: bool) -> bool {
+        let state = self.state.lock();
+        let (held, waiting) = state
+            .users
+            .get(user)
+            .map_or((0, 0), |u| (u.held, u.instances.len()));
+        waiting == 0 && admissible(&self.config, state.free_instances, held, root)
+    }
+
+    /// Instances nobody holds or waits for now.
+    pub fn free_instances(&self) -> usize {
+        self.state.lock().free_instances
+    }
+
+    /// Resolves the next time an instance is given back.
+    pub async fn instance_released(&self) {
+        self.released.notified().await
+    }
+
     /// Instances held and workers busy, for metrics.
     pub fn in_use(&self) -> (usize, usize) {
         let state = self.state.lock();
         (state.held, self.config.workers - state.free_workers)
+    }
+}
+
+/// Whether a call (a root if `root`) of a user holding `held` instances may take one of
+/// `free` (at least one): roots leave the child reserve free and their user room for a child.
+fn admissible(config: &AdmissionConfig, free: usize, held: usize, root: bool) -> bool {
+    if root {
+        free > config.child_reserve && held + config.child_reserve < config.user_instances
+    } else {
+        free > 0 && held < config.user_instances
     }
 }
 
@@ -245,13 +280,7 @@ impl State {
             let Some(entry) = user.instances.first_entry() else {
                 continue;
             };
-            let admissible = if entry.get().root {
-                free > config.child_reserve
-                    && user.held + config.child_reserve < config.user_instances
-            } else {
-                user.held < config.user_instances
-            };
-            if !admissible {
+            if !admissible(&config, free, user.held, entry.get().root) {
                 self.instance_turns.push_back(name);
                 passes += 1;
                 continue;

@@ -41,6 +41,12 @@ pub struct StoredResult {
 #[error("call journal: {0}")]
 pub struct JournalError(String);
 
+impl JournalError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 fn journal_error(err: impl std::fmt::Display) -> JournalError {
     JournalError(err.to_string())
 }
@@ -230,7 +236,7 @@ impl ResultStore for EmbeddedJournal {
 }
 
 /// Now, in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

@@ -11,6 +11,7 @@
 //! recorded once).
 
 mod admission;
+mod cluster;
 mod durable;
 mod functions;
 mod ids;
@@ -30,10 +31,13 @@ use faasm_storage::ObjectStore;
 use tokio::sync::{Notify, oneshot};
 
 pub use admission::AdmissionConfig;
+pub use cluster::{Cluster, HostInfo};
 pub use durable::{
-    CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult,
+    CallQueue, EmbeddedJournal, JournalError, QueuedCall, ResultStore, StoredResult, now_ms,
 };
+pub use faasm_runtime::BoxFuture;
 pub use functions::{FunctionKind, FunctionRegistry};
+pub use ids::{IdBlocks, StoredIds};
 pub use results::{CallFilter, CallName, CallRecord, RecordStatus, Retention};
 pub use telemetry::{OTHER, Outcome, SECONDS_BUCKETS};
 pub use tree::TreeLimits;
@@ -95,19 +99,25 @@ impl SchedulerConfig {
     }
 }
 
-/// Where accepted calls and finished results are kept durable.
+/// Where accepted calls, finished results and call ids are kept durable, and what is shared
+/// with other hosts.
 #[derive(Clone)]
 pub struct Durability {
     pub queue: Arc<dyn CallQueue>,
     pub results: Arc<dyn ResultStore>,
+    pub ids: Arc<dyn IdBlocks>,
+    /// The deployment's queue and results when several hosts share them.
+    pub cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl Durability {
-    /// Both in one embedded journal.
-    pub fn embedded(journal: Arc<EmbeddedJournal>) -> Self {
+    /// One host: calls and results in one embedded journal, ids in its object store.
+    pub fn embedded(journal: Arc<EmbeddedJournal>, store: Arc<dyn ObjectStore>) -> Self {
         Self {
             queue: journal.clone(),
             results: journal,
+            ids: Arc::new(StoredIds(store)),
+            cluster: None,
         }
     }
 }
@@ -117,6 +127,7 @@ pub struct Scheduler {
     functions: FunctionRegistry,
     results: ResultsRegistry,
     queue: Arc<dyn CallQueue>,
+    cluster: Option<Arc<dyn Cluster>>,
     ids: CallIds,
     admission: Arc<Admission>,
     /// Per-user counts of calls, for the limits that come with them.
@@ -165,7 +176,8 @@ impl Scheduler {
             functions: FunctionRegistry::new(runtime.clone(), store.clone(), metrics.clone())?,
             results: ResultsRegistry::new(config.retention, durability.results),
             queue: durability.queue,
-            ids: CallIds::open(store)?,
+            cluster: durability.cluster,
+            ids: CallIds::new(durability.ids),
             admission: Admission::new(config.admission),
             quotas: Arc::default(),
             executor,
@@ -186,42 +198,134 @@ impl Scheduler {
     /// accepted calls that had not finished, which run again (or fail once out of attempts).
     /// Returns how many calls were pending.
     pub async fn recover(self: &Arc<Self>) -> Result<usize, ApiError> {
-        let journal = |e: JournalError| ApiError::Internal(e.to_string());
-        self.results.restore().map_err(journal)?;
-        let pending = self.queue.pending().map_err(journal)?;
+        self.results.restore().map_err(journal_error)?;
+        let pending = self.queue.pending().map_err(journal_error)?;
         let count = pending.len();
         for mut queued in pending {
-            let id = queued.id;
-            if matches!(self.results.status(id), CallStatus::Finished(_)) {
-                self.queue.dequeue(id);
+            if matches!(self.results.status(queued.id), CallStatus::Finished(_)) {
+                self.queue.dequeue(queued.id);
                 continue;
             }
-            let module = match self.module(&queued.call).await {
-                _ if queued.attempts >= self.config.max_attempts => Err(format!(
-                    "the host restarted during the call ({} attempts)",
-                    queued.attempts
-                )),
-                Err(err) => Err(format!("cannot run the call again: {err}")),
-                Ok(module) => Ok(module),
-            };
-            self.results.start(id, call_name(&queued.call));
-            let module = match module {
-                Ok(module) => module,
-                Err(reason) => {
-                    let result = failed(id, format!("Call failed: {reason}"));
-                    self.results.finish(Arc::new(result), true);
-                    self.queue.dequeue(id);
-                    continue;
-                }
-            };
             queued.attempts += 1;
-            let call = queued.call.clone();
-            self.queue.enqueue(queued).await.map_err(journal)?;
-            // Recovered calls were accepted already: they may exceed the queue's capacity.
-            self.waiting.fetch_add(1, Ordering::AcqRel);
-            self.launch_root(id, module, call, true, Instant::now(), None);
+            // Durable again (its attempts counted) before it runs.
+            let enqueued = self.queue.enqueue(queued.clone()).await;
+            enqueued.map_err(journal_error)?;
+            self.resume(queued, "the host restarted during the call")
+                .await;
         }
         Ok(count)
+    }
+
+    /// Runs a call accepted earlier (here or by another host) whose run `queued.attempts`
+    /// is about to start, or fails it for `interrupted` once it is out of attempts.
+    async fn resume(self: &Arc<Self>, queued: QueuedCall, interrupted: &str) {
+        let id = queued.id;
+        let module = match self.module(&queued.call).await {
+            _ if queued.attempts > self.config.max_attempts => {
+                Err(format!("{interrupted} ({} attempts)", queued.attempts - 1))
+            }
+            Err(err) => Err(format!("cannot run the call: {err}")),
+            Ok(module) => Ok(module),
+        };
+        self.results.start(id, call_name(&queued.call));
+        match module {
+            Ok(module) => {
+                // Accepted already: it may exceed the queue's capacity.
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                self.launch_root(id, module, queued.call, true, Instant::now(), None);
+            }
+            Err(reason) => {
+                let result = failed(id, format!("Call failed: {reason}"));
+                self.results.finish(Arc::new(result), true);
+                self.queue.dequeue(id);
+            }
+        }
+    }
+
+    /// Takes part in the deployment's queue (several hosts on Redis): claims queued calls
+    /// while this host has free instances, and calls whose host died. Returns at once on a
+    /// host of its own.
+    pub fn join_cluster(self: &Arc<Self>) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let scheduler = self.clone();
+        let claims = cluster.clone();
+        self.executor.spawn(async move {
+            loop {
+                let room = scheduler.room();
+                if room == 0 {
+                    tokio::select! {
+                        _ = scheduler.admission.instance_released() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                    continue;
+                }
+                match claims.take(room, Duration::from_secs(1)).await {
+                    Ok(calls) => {
+                        let mut passed = false;
+                        for queued in calls {
+                            passed |= !scheduler.run_claimed(&claims, queued).await;
+                        }
+                        if passed {
+                            // Let a host with room for those users take them first.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!("claiming queued calls: {err}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        let scheduler = self.clone();
+        self.executor.spawn(async move {
+            let mut every = tokio::time::interval(cluster.lease() / 2);
+            loop {
+                every.tick().await;
+                match cluster.reclaim().await {
+                    Ok(calls) => {
+                        if !calls.is_empty() {
+                            tracing::warn!(
+                                calls = calls.len(),
+                                "re-running calls whose host stopped"
+                            );
+                        }
+                        for queued in calls {
+                            scheduler.resume(queued, "its host stopped").await;
+                        }
+                    }
+                    Err(err) => tracing::warn!("reclaiming calls: {err}"),
+                }
+            }
+        });
+    }
+
+    /// Runs a call claimed from the queue, or puts it back for another host when its user
+    /// has no room here (so that a caller here awaiting it cannot hold what it needs).
+    /// Returns whether it runs here.
+    async fn run_claimed(self: &Arc<Self>, cluster: &Arc<dyn Cluster>, queued: QueuedCall) -> bool {
+        if self.admission.admits_now(&queued.call.user, true) {
+            self.resume(queued, "its host stopped").await;
+            return true;
+        }
+        let id = queued.id;
+        if let Err(err) = cluster.requeue(queued).await {
+            tracing::warn!(id, "putting a call back in the queue: {err}");
+        }
+        false
+    }
+
+    /// Whether this host can start a call of `user` at once.
+    fn has_room(&self, user: &str, root: bool) -> bool {
+        self.room() > 0 && self.admission.admits_now(user, root)
+    }
+
+    /// Instances free now that no accepted call is already waiting for.
+    fn room(&self) -> usize {
+        let waiting = self.waiting.load(Ordering::Acquire);
+        self.admission.free_instances().saturating_sub(waiting)
     }
 
     /// Accepts a call and starts it; the receiver yields its result. A `durable` call is in
@@ -260,6 +364,11 @@ impl Scheduler {
         let quota = limits
             .map(|limits| self.quotas.admit(&call.user, limits))
             .transpose()?;
+        if let Some(cluster) = &self.cluster
+            && (durable || !self.has_room(&call.user, true))
+        {
+            return self.submit_shared(cluster, call, durable, quota).await;
+        }
         self.reserve_queue_place(&call)?;
         let enqueued = async {
             let id = self.ids.next()?;
@@ -270,7 +379,7 @@ impl Scheduler {
                     attempts: 1,
                 };
                 let enqueued = self.queue.enqueue(queued).await;
-                enqueued.map_err(|e| ApiError::Internal(e.to_string()))?;
+                enqueued.map_err(journal_error)?;
             }
             Ok(id)
         };
@@ -281,6 +390,44 @@ impl Scheduler {
         let (done, receiver) = oneshot::channel();
         let submitted = Submitted { done, quota };
         self.launch_root(id, module, call, durable, accepted, Some(submitted));
+        Ok((id, receiver))
+    }
+
+    /// Puts a call on the deployment's queue; this host runs it (or an older queued call) at
+    /// once if it has room. A sync caller's receiver yields the result from whichever host
+    /// ran it; its user's count (`quota`) holds until then, wherever it ran.
+    async fn submit_shared(
+        self: &Arc<Self>,
+        cluster: &Arc<dyn Cluster>,
+        call: CallRequest,
+        durable: bool,
+        quota: Option<QuotaHold>,
+    ) -> Result<(CallId, ResultReceiver), ApiError> {
+        let id = self.ids.next()?;
+        let queued = QueuedCall {
+            id,
+            call,
+            attempts: 1,
+        };
+        let take = self.has_room(&queued.call.user, true);
+        let claimed = cluster.enqueue(queued, take).await;
+        if let Some(claimed) = claimed.map_err(journal_error)? {
+            self.run_claimed(cluster, claimed).await;
+        }
+        let (done, receiver) = oneshot::channel();
+        if !durable || quota.is_some() {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let finished = cluster.wait(id).await;
+                drop(quota);
+                match finished {
+                    Ok(result) => {
+                        let _ = done.send(result);
+                    }
+                    Err(err) => tracing::error!(id, "waiting for a queued call: {err}"),
+                }
+            });
+        }
         Ok((id, receiver))
     }
 
@@ -320,8 +467,9 @@ impl Scheduler {
         });
     }
 
-    /// Starts a chained call of `parent`'s tree; a refusal starts nothing.
-    fn start_child(
+    /// Starts a chained call of `parent`'s tree; a refusal starts nothing. On a deployment, a
+    /// named call this host has no room for goes to the queue, and any host may run it.
+    async fn start_child(
         self: &Arc<Self>,
         parent: &CallSession,
         module: Arc<FunctionModule>,
@@ -338,6 +486,17 @@ impl Scheduler {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
         self.results.start(id, call_name(&call));
+        if let Some(cluster) = &self.cluster
+            && matches!(entry, Entry::Main)
+            && !self.has_room(&call.user, false)
+        {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            let tree = parent.tree.clone();
+            return self
+                .start_elsewhere(cluster, tree, handle, id, call)
+                .await
+                .map(|()| handle);
+        }
         self.spawn(Launch {
             tree: parent.tree.clone(),
             handle,
@@ -351,6 +510,42 @@ impl Scheduler {
             quota: None,
         });
         Ok(handle)
+    }
+
+    /// Queues chained call `id` for any host, and settles it in its tree here when it ends.
+    async fn start_elsewhere(
+        self: &Arc<Self>,
+        cluster: &Arc<dyn Cluster>,
+        tree: Arc<CallTree>,
+        handle: CallHandle,
+        id: CallId,
+        call: CallRequest,
+    ) -> Result<(), String> {
+        let queued = QueuedCall {
+            id,
+            call,
+            attempts: 1,
+        };
+        if let Err(err) = cluster.enqueue(queued, false).await {
+            let result = failed(id, format!("Call failed: {err}"));
+            tree.finished(handle);
+            self.results.finish(Arc::new(result), false);
+            return Err(err.to_string());
+        }
+        let (scheduler, cluster) = (self.clone(), cluster.clone());
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.executor.spawn(async move {
+            let result = match cluster.wait(id).await {
+                Ok(result) => result,
+                Err(err) => Arc::new(failed(id, format!("Call failed: {err}"))),
+            };
+            tree.finished(handle);
+            scheduler.results.finish(result, false);
+            if scheduler.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                scheduler.idle.notify_waiters();
+            }
+        });
+        Ok(())
     }
 
     /// Counts a call as waiting for an instance, or refuses it when the queue is full.
@@ -474,6 +669,13 @@ impl Scheduler {
         self.results.finish(result.clone(), durable);
         if durable {
             self.queue.dequeue(id);
+        } else if handle == ROOT
+            && let Some(cluster) = &self.cluster
+        {
+            cluster.share(StoredResult {
+                result: CallResult::clone(&result),
+                finished_ms: durable::now_ms(),
+            });
         }
         drop(instance);
         // The caller may have gone (async call, dropped connection): the result stays in
@@ -506,15 +708,46 @@ impl Scheduler {
         self.results.list(filter)
     }
 
-    /// What a status poll for `id` finds. Never consumes the result.
-    pub fn status(&self, id: CallId) -> CallStatus {
-        self.results.status(id)
+    /// What a status poll for `id` finds, on this host or, if it does not know the call,
+    /// on the deployment. Never consumes the result.
+    pub async fn status(&self, id: CallId) -> CallStatus {
+        let status = self.results.status(id);
+        match &self.cluster {
+            Some(cluster) if matches!(status, CallStatus::NotFound) => {
+                cluster.status(id).await.unwrap_or_else(|err| {
+                    tracing::warn!(id, "status from the deployment: {err}");
+                    CallStatus::NotFound
+                })
+            }
+            _ => status,
+        }
     }
 
-    /// What a status poll by `user` finds: another user's call is not found, as if it did
-    /// not exist.
-    pub fn status_for(&self, id: CallId, user: &str) -> CallStatus {
-        self.results.status_for(id, Some(user))
+    /// The hosts of the deployment (this one alone without a cluster).
+    pub async fn hosts(&self, this_host: &str) -> Vec<HostInfo> {
+        if let Some(cluster) = &self.cluster {
+            match cluster.hosts().await {
+                Ok(hosts) => return hosts,
+                Err(err) => tracing::warn!("listing hosts: {err}"),
+            }
+        }
+        vec![self.host_info(this_host.to_owned())]
+    }
+
+    /// How this host advertises itself.
+    pub fn host_info(&self, name: String) -> HostInfo {
+        HostInfo {
+            name,
+            slots: self.worker_slots(),
+            used_slots: self.usage().workers,
+            free_instances: self.admission.free_instances(),
+        }
+    }
+
+    /// The user of call `id`, if this host knows it (it accepted or ran the call, and its
+    /// result is retained).
+    pub fn call_user(&self, id: CallId) -> Option<Arc<str>> {
+        self.results.user(id)
     }
 
     /// Waits until no call is in flight, or `timeout`; then makes every journal write
@@ -612,6 +845,10 @@ fn aborted(reason: String) -> CallOutcome {
         stdout: Default::default(),
         error: Some(reason),
     }
+}
+
+fn journal_error(err: JournalError) -> ApiError {
+    ApiError::Internal(err.to_string())
 }
 
 fn call_name(call: &CallRequest) -> CallName {

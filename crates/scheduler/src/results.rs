@@ -210,23 +210,20 @@ impl ResultsRegistry {
     }
 
     pub fn status(&self, id: CallId) -> CallStatus {
-        self.status_for(id, None)
-    }
-
-    /// What a poll finds; a poll for `user` finds another user's call (or one whose user is
-    /// not known) [`CallStatus::NotFound`], exactly as if it did not exist.
-    pub fn status_for(&self, id: CallId, user: Option<&str>) -> CallStatus {
         let mut inner = self.inner.lock();
         self.expire(&mut inner, Instant::now());
-        let entry = inner
-            .calls
-            .get(&id)
-            .filter(|entry| user.is_none_or(|user| *entry.name().user == *user));
-        match entry {
+        match inner.calls.get(&id) {
             None => CallStatus::NotFound,
             Some(Entry::Running(..)) => CallStatus::Running,
             Some(Entry::Finished(result, _)) => CallStatus::Finished(result.clone()),
         }
+    }
+
+    /// The user of call `id`, if known (results restored after a restart do not know it).
+    pub fn user(&self, id: CallId) -> Option<Arc<str>> {
+        let inner = self.inner.lock();
+        let user = &inner.calls.get(&id)?.name().user;
+        (!user.is_empty()).then(|| user.clone())
     }
 
     /// The calls `filter` matches, newest (highest id) first, at most `filter.limit`.

@@ -98,6 +98,7 @@ impl CallHost for CallSession {
             let handle = self
                 .scheduler
                 .start_child(self, module, call, entry)
+                .await
                 .map_err(|e| format!("chained call refused: {e}"))?;
             self.chained.fetch_add(1, Ordering::Relaxed);
             Ok(handle)

@@ -63,22 +63,19 @@ async fn handle(
         }
     }
     Ok(match request {
-        Request::Status { id } => {
-            let status = match caller.user() {
-                Some(user) => app.scheduler.status_for(id, user),
-                None => app.scheduler.status(id),
-            };
-            status_response(id, &status, json)
-        }
+        Request::Status { id } => status_response(id, &poll(app, caller, id).await?, json),
         Request::Invoke {
             call,
             is_async: true,
         } => {
-            let limits = app.limits_of(&call.user).await?;
+            let (user, limits) = (call.user.clone(), app.limits_of(&call.user).await?);
             let (id, _) = app
                 .scheduler
                 .submit_within(call, true, limits.as_ref())
                 .await?;
+            if let Some(auth) = &app.auth {
+                auth.record_call(id, &user).await?;
+            }
             let mut response = if json {
                 axum::Json(CallStatus::Running.json(id)).into_response()
             } else {
@@ -91,11 +88,18 @@ async fn handle(
             axum::Json(app.batches.execute(&app.scheduler, batch).await?).into_response()
         }
         Request::BatchStatus { app_id } => {
-            let status = app.batches.status(&app.scheduler, app_id, host(headers))?;
+            let status = app
+                .batches
+                .status(&app.scheduler, app_id, host(headers))
+                .await?;
             axum::Json(status).into_response()
         }
         Request::Planner(command) => {
-            match app.batches.command(&app.scheduler, command, host(headers)) {
+            match app
+                .batches
+                .command(&app.scheduler, command, host(headers))
+                .await
+            {
                 serde_json::Value::String(ack) => text(ack).into_response(),
                 answer => axum::Json(answer).into_response(),
             }
@@ -109,6 +113,23 @@ async fn handle(
             result_response(&result, json)
         }
     })
+}
+
+/// What a status poll finds. For a user token, another user's call is not found, exactly as
+/// if it did not exist; the owner is what this host knows of the call, else what the token
+/// store recorded when another host accepted it.
+async fn poll(app: &App, caller: &Caller, id: CallId) -> Result<CallStatus, ApiError> {
+    if let Some(user) = caller.user() {
+        let owner = match (app.scheduler.call_user(id), &app.auth) {
+            (Some(owner), _) => Some(owner.to_string()),
+            (None, Some(auth)) => auth.call_owner(id).await?,
+            (None, None) => None,
+        };
+        if owner.as_deref() != Some(user) {
+            return Ok(CallStatus::NotFound);
+        }
+    }
+    Ok(app.scheduler.status(id).await)
 }
 
 /// This host's name as the client addressed it (without the port): what the planner's

@@ -23,6 +23,7 @@ struct Apps {
     order: VecDeque<i64>,
 }
 
+#[derive(Clone)]
 struct BatchCall {
     message_id: i64,
     /// The call started for the message, or why none could be (as the planner does, the
@@ -38,10 +39,11 @@ struct BatchCall {
 }
 
 impl BatchCall {
-    fn running(&self, scheduler: &Scheduler) -> bool {
-        self.call
-            .as_ref()
-            .is_ok_and(|id| matches!(scheduler.status(*id), CallStatus::Running))
+    async fn running(&self, scheduler: &Scheduler) -> bool {
+        match &self.call {
+            Ok(id) => matches!(scheduler.status(*id).await, CallStatus::Running),
+            Err(_) => false,
+        }
     }
 }
 
@@ -59,7 +61,7 @@ impl Batches {
         batch: BatchRequest,
     ) -> Result<Value, ApiError> {
         let expected = batch.messages.len();
-        self.reserve(scheduler, batch.app_id)?;
+        self.reserve(scheduler, batch.app_id).await?;
         let mut started = Vec::with_capacity(expected);
         let mut failure = None;
         let submitted_ms = now_ms();
@@ -100,13 +102,23 @@ impl Batches {
     /// being started: no calls yet) is refused (409) rather than mixing two batches' results.
     /// A finished one is replaced, as Faasm's planner does, since clients such as `faasmctl`
     /// draw app ids at random from a small range and so reuse them by chance.
-    fn reserve(&self, scheduler: &Scheduler, app_id: i64) -> Result<(), ApiError> {
+    async fn reserve(&self, scheduler: &Scheduler, app_id: i64) -> Result<(), ApiError> {
+        let running = || {
+            ApiError::Conflict(format!(
+                "App {app_id} is still running: use a new appId for a new batch"
+            ))
+        };
+        let earlier = self.inner.lock().calls.get(&app_id).cloned();
+        for call in earlier.iter().flatten() {
+            if call.running(scheduler).await {
+                return Err(running());
+            }
+        }
         let mut apps = self.inner.lock();
         if let Some(calls) = apps.calls.get(&app_id) {
-            if calls.is_empty() || calls.iter().any(|call| call.running(scheduler)) {
-                return Err(ApiError::Conflict(format!(
-                    "App {app_id} is still running: use a new appId for a new batch"
-                )));
+            // No calls yet: another request is starting this app right now.
+            if calls.is_empty() {
+                return Err(running());
             }
             apps.order.retain(|&id| id != app_id);
         }
@@ -129,24 +141,22 @@ impl Batches {
     /// The planner's `BatchExecuteRequestStatus` for `app_id`: finished once every call is.
     /// Every key is a field of Faasm's protobuf `Message` (clients parse strictly), and the
     /// ids are the client's.
-    pub fn status(
+    pub async fn status(
         &self,
         scheduler: &Scheduler,
         app_id: i64,
         host: &str,
     ) -> Result<Value, ApiError> {
-        let apps = self.inner.lock();
-        let calls = apps
-            .calls
-            .get(&app_id)
-            .ok_or_else(|| ApiError::NotFound("App not registered in results".into()))?;
+        let calls = self.inner.lock().calls.get(&app_id).cloned();
+        let calls =
+            calls.ok_or_else(|| ApiError::NotFound("App not registered in results".into()))?;
         let mut results = Vec::with_capacity(calls.len());
-        for call in calls {
+        for call in &calls {
             // Faasm's `outputData` is a protobuf string: the text a sync call answers (stdout,
             // then the output or the failure's reason).
             let (return_value, output, queued_us, exec_us) = match &call.call {
                 Err(reason) => (1, reason.clone(), 0, 0),
-                Ok(id) => match scheduler.status(*id) {
+                Ok(id) => match scheduler.status(*id).await {
                     CallStatus::Running => continue,
                     CallStatus::Finished(result) => (
                         result.return_value,
@@ -187,31 +197,41 @@ impl Batches {
     }
 
     /// Answers the planner's other requests.
-    pub fn command(&self, scheduler: &Scheduler, command: PlannerCommand, host: &str) -> Value {
+    pub async fn command(
+        &self,
+        scheduler: &Scheduler,
+        command: PlannerCommand,
+        host: &str,
+    ) -> Value {
         match command {
             PlannerCommand::Reset | PlannerCommand::FlushExecutors => {
                 scheduler.functions().flush();
             }
             PlannerCommand::GetAvailableHosts => {
-                return json!({"hosts": [{
-                    "ip": host,
-                    "slots": scheduler.worker_slots(),
-                    "usedSlots": scheduler.usage().workers,
-                }]});
-            }
-            PlannerCommand::GetInFlightApps => {
-                let apps = self.inner.lock();
-                let in_flight: Vec<Value> = apps
-                    .order
-                    .iter()
-                    .filter_map(|app_id| {
-                        let calls = apps.calls.get(app_id)?;
-                        let running = calls.iter().any(|call| call.running(scheduler));
-                        running.then(
-                            || json!({"appId": app_id, "size": calls.len(), "hostIps": [host]}),
-                        )
+                let hosts: Vec<Value> = (scheduler.hosts(host).await.into_iter())
+                    .map(|info| {
+                        json!({"ip": info.name, "slots": info.slots, "usedSlots": info.used_slots})
                     })
                     .collect();
+                return json!({ "hosts": hosts });
+            }
+            PlannerCommand::GetInFlightApps => {
+                let apps: Vec<(i64, Vec<BatchCall>)> = {
+                    let apps = self.inner.lock();
+                    let calls = |app_id: &i64| Some((*app_id, apps.calls.get(app_id)?.clone()));
+                    apps.order.iter().filter_map(calls).collect()
+                };
+                let mut in_flight = Vec::new();
+                for (app_id, calls) in apps {
+                    for call in &calls {
+                        if call.running(scheduler).await {
+                            let app =
+                                json!({"appId": app_id, "size": calls.len(), "hostIps": [host]});
+                            in_flight.push(app);
+                            break;
+                        }
+                    }
+                }
                 return json!({"apps": in_flight, "numMigrations": 0});
             }
             _ => {}
