@@ -500,7 +500,10 @@ fn the_cli_manages_tokens_and_presents_them() {
 
     let list = server.cli_with_env(&["token", "list"], &as_admin);
     let list = String::from_utf8(list.stdout).unwrap();
-    let line = list.lines().find(|l| l.contains("alice")).expect(&list);
+    let line = list
+        .lines()
+        .find(|l| l.contains("alice"))
+        .unwrap_or_else(|| panic!("{list}"));
     assert!(
         line.contains("invoke,upload") || line.contains("upload,invoke"),
         "{line}"
@@ -553,7 +556,10 @@ fn hosts_sharing_redis_accept_the_same_tokens_and_see_a_revoke_at_once() {
     }
     let call =
         on_a.post(json!({"user": "alice", "function": "echo", "input_data": "hi", "async": true}));
-    let id: u64 = call.text().parse().expect(&call.text());
+    let id: u64 = call
+        .text()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", call.text()));
     assert!(
         wait_for_as(&on_b, id).starts_with("SUCCESS"),
         "alice polls her call on B"
