@@ -13,12 +13,13 @@ use anyhow::Context;
 use bytesize::ByteSize;
 use faasm_api::UserLimits;
 use faasm_auth::{Auth, EmbeddedStore, RedisStore, TokenStore};
+use faasm_cluster::store::ClusterStore;
 use faasm_cluster::{ClusterConfig, RedisCalls};
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, HostInfo, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
-use faasm_storage::DataDir;
+use faasm_storage::{DataDir, ObjectStore};
 use serde::Deserialize;
 
 /// Every setting of `faasm serve`. As flags and env vars all are optional, so that a value
@@ -43,8 +44,9 @@ pub struct ServeArgs {
     #[arg(long, env = "FAASM_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Redis shared by the hosts of a deployment (`redis://host:port`): the global state
-    /// tier, the call queue, call ids and results
-    /// [default: none; state lives in the data directory].
+    /// tier, the store of functions, Python functions and shared files, the call queue, call
+    /// ids and results (docs/cluster.md) [default: none; all of them live in the data
+    /// directory].
     #[arg(long, env = "FAASM_REDIS", value_name = "URL")]
     redis: Option<String>,
     /// This host's name in a deployment: the `ip:port` other hosts and clients reach its
@@ -289,10 +291,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scratch_bytes: bytes(args.max_scratch, 256 << 20),
     };
     let data_dir = args.data_dir.unwrap_or_else(|| "faasm-data".into());
-    let store = Arc::new(
-        DataDir::open(&data_dir)
-            .with_context(|| format!("opening data directory {}", data_dir.display()))?,
-    );
+    let uploads = upload_store(args.redis.as_deref(), &data_dir)?;
+    let store = uploads.store;
     let ram = machine_ram();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -309,8 +309,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits,
         max_instances,
         memory_budget: bytes(args.memory_budget, ram / 2),
-        // DataDir's layout: shared files live under `files/`.
-        shared_files_dir: data_dir.join("files"),
+        shared_files_dir: uploads.shared_files_dir,
         state: state.clone(),
         python: Some(PythonConfig::with_dist_dir(args.python_dir)),
     })
@@ -429,6 +428,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             guest_handle,
         )?;
         let _ = this_host.set(Arc::downgrade(&scheduler));
+        if let Some(cluster_store) = uploads.cluster {
+            cluster_store
+                .watch(scheduler.clone())
+                .await
+                .context("following the cluster's store changes")?;
+        }
         let recovered = scheduler.recover().await?;
         if recovered > 0 {
             tracing::info!(
@@ -564,6 +569,39 @@ fn machine_ram() -> u64 {
             Some(kib << 10)
         })
         .unwrap_or(4 << 30)
+}
+
+/// Where uploads live.
+struct Uploads {
+    store: Arc<dyn ObjectStore>,
+    /// The store every host shares, to follow once the scheduler exists.
+    cluster: Option<Arc<ClusterStore>>,
+    /// Where guests read shared files from.
+    shared_files_dir: PathBuf,
+}
+
+/// The data directory, or with `--redis` the store every host shares
+/// (crates/cluster/src/store.rs), which keeps this host's own records in the data directory and
+/// its copy of the shared files under `<data-dir>/cluster`.
+fn upload_store(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Uploads> {
+    let own = DataDir::open(data_dir)
+        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let Some(url) = redis else {
+        return Ok(Uploads {
+            shared_files_dir: own.files_dir(),
+            store: Arc::new(own),
+            cluster: None,
+        });
+    };
+    let cluster = Arc::new(
+        ClusterStore::open(url, own, &data_dir.join("cluster"))
+            .with_context(|| format!("opening the function store in Redis at {url}"))?,
+    );
+    Ok(Uploads {
+        shared_files_dir: cluster.shared_files_dir(),
+        store: cluster.clone(),
+        cluster: Some(cluster),
+    })
 }
 
 /// This host's local state tier, in front of Redis if given, else of the data directory.

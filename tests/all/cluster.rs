@@ -9,31 +9,18 @@ use serde_json::json;
 use crate::harness::{Server, compile};
 use crate::redis::Redis;
 
-/// `count` hosts on distinct loopback addresses, each with `echo` and `sleeper` uploaded.
+/// `count` hosts on distinct loopback addresses; `echo` and `sleeper` uploaded on the first
+/// (the function store is shared).
 fn hosts(redis: &Redis, count: usize, args: &[&str]) -> Vec<Server> {
-    let (echo, sleeper) = (
-        compile("examples/c/echo.c"),
-        compile("tests/functions/sleeper.c"),
-    );
     let url = redis.url();
-    (0..count)
-        .map(|i| {
-            let address = format!("127.0.0.{}:0", i + 2);
-            let mut host_args = vec![
-                "--upload-addr",
-                &address,
-                "--invoke-addr",
-                &address,
-                "--redis",
-                &url,
-            ];
-            host_args.extend_from_slice(args);
-            let host = Server::start(&host_args);
-            host.upload("demo", "echo", &echo);
-            host.upload("demo", "sleeper", &sleeper);
-            host
-        })
-        .collect()
+    let mut host_args = vec!["--redis", &url];
+    host_args.extend_from_slice(args);
+    let hosts: Vec<Server> = (0..count)
+        .map(|i| Server::start_on(&format!("127.0.0.{}", i + 2), &host_args, &[]))
+        .collect();
+    hosts[0].upload("demo", "echo", &compile("examples/c/echo.c"));
+    hosts[0].upload("demo", "sleeper", &compile("tests/functions/sleeper.c"));
+    hosts
 }
 
 fn post_async(host: &Server, function: &str, input: &str) -> u64 {
@@ -173,10 +160,11 @@ fn the_calls_of_a_killed_host_run_again_elsewhere() {
 fn a_chained_fan_out_spreads_over_hosts() {
     let redis = Redis::start();
     let hosts = hosts(&redis, 3, &["--max-instances", "3", "--workers", "1"]);
-    let fanout = compile("tests/functions/chain_named_fanout.c");
-    for host in &hosts {
-        host.upload("demo", "fanout", &fanout);
-    }
+    hosts[0].upload(
+        "demo",
+        "fanout",
+        &compile("tests/functions/chain_named_fanout.c"),
+    );
     let reply = hosts[0].post(json!({"user": "demo", "function": "fanout", "input_data": "12"}));
     assert_eq!((reply.status, reply.text().as_str()), (200, "12 of 12"));
     let elsewhere = calls_run(&hosts[1], "sleeper") + calls_run(&hosts[2], "sleeper");
@@ -200,4 +188,26 @@ fn results_in_redis_keep_to_the_retention() {
     assert_eq!(oldest.status, 404, "{}", oldest.text());
     let newest = finished(&hosts[1], ids[11], Duration::from_secs(5));
     assert_eq!(newest, "SUCCESS: result 11");
+}
+
+#[test]
+fn calls_survive_a_redis_restart() {
+    let mut redis = Redis::start();
+    let hosts = hosts(&redis, 2, &["--call-lease", "2"]);
+    let before: Vec<u64> = (0..20)
+        .map(|_| post_async(&hosts[0], "sleeper", "1000"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    redis.restart_keeping_data();
+    let after: Vec<u64> = (0..20)
+        .map(|i| post_async(&hosts[i % 2], "echo", &format!("after {i}")))
+        .collect();
+    for id in before {
+        let text = finished(&hosts[1], id, Duration::from_secs(30));
+        assert!(text.starts_with("SUCCESS: "), "call {id}: {text}");
+    }
+    for (i, id) in after.into_iter().enumerate() {
+        let text = finished(&hosts[(i + 1) % 2], id, Duration::from_secs(30));
+        assert_eq!(text, format!("SUCCESS: after {i}"));
+    }
 }

@@ -49,8 +49,14 @@ impl Server {
 
     /// A server with a fresh data directory and extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_on("127.0.0.1", args, env)
+    }
+
+    /// A server with a fresh data directory listening on `ip` (e.g. `127.0.0.2`, to stand for
+    /// another host), with extra environment variables.
+    pub fn start_on(ip: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::spawn(temp.path(), args, env, Stdio::inherit());
+        let mut server = Server::spawn(ip, temp.path(), args, env, Stdio::inherit());
         server._temp = Some(temp);
         server
     }
@@ -59,29 +65,36 @@ impl Server {
     /// `RUST_LOG` (else `warn`).
     pub fn start_logging(args: &[&str], env: &[(&str, &str)], log: std::fs::File) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::spawn(temp.path(), args, env, Stdio::from(log));
+        let mut server = Server::spawn("127.0.0.1", temp.path(), args, env, Stdio::from(log));
         server._temp = Some(temp);
         server
     }
 
     /// A server on an existing data directory whose logs (stderr) go to `log`.
     pub fn start_in_logging(data_dir: &Path, args: &[&str], log: std::fs::File) -> Server {
-        Server::spawn(data_dir, args, &[], Stdio::from(log))
+        Server::spawn("127.0.0.1", data_dir, args, &[], Stdio::from(log))
     }
 
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
-        Server::spawn(data_dir, args, &[], Stdio::inherit())
+        Server::spawn("127.0.0.1", data_dir, args, &[], Stdio::inherit())
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
+    fn spawn(
+        ip: &str,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Server {
+        let any_port = format!("{ip}:0");
         let mut child = Command::new(FAASM)
             .args([
                 "serve",
                 "--upload-addr",
-                "127.0.0.1:0",
+                &any_port,
                 "--invoke-addr",
-                "127.0.0.1:0",
+                &any_port,
             ])
             .arg("--data-dir")
             .arg(data_dir)

@@ -44,6 +44,18 @@ impl Redis {
     /// Kills the server (its data is lost: nothing is persisted) and starts a new one on the
     /// same port.
     pub fn restart(&mut self) {
+        let _ = std::fs::remove_file(self._dir.path().join(SNAPSHOT));
+        self.kill_and_start();
+    }
+
+    /// Saves the data to disk (as a persistent Redis would have it), kills the server and
+    /// starts a new one on the same port, which loads it.
+    pub fn restart_keeping_data(&mut self) {
+        assert_eq!(self.command(&[b"SAVE"]), Resp::Simple("OK".into()));
+        self.kill_and_start();
+    }
+
+    fn kill_and_start(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn(self.port, self._dir.path());
@@ -98,10 +110,13 @@ impl Drop for Redis {
     }
 }
 
+/// The file `SAVE` writes in the server's directory, loaded at start.
+const SNAPSHOT: &str = "dump.rdb";
+
 fn spawn(port: u16, dir: &std::path::Path) -> Child {
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
+        .args(["--save", "", "--appendonly", "no", "--dbfilename", SNAPSHOT])
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())

@@ -18,8 +18,8 @@
 //!   transaction acknowledges and deletes the entry, removes the marker and the attempts, and
 //!   publishes the id on the done channel, which wakes whoever waits for it on any host.
 //!
-//! Writes that follow a call's end go through one ordered writer task that retries until Redis
-//! answers, so a Redis restart delays them and loses none.
+//! Writes that follow a call's end go through one ordered writer task, batched into pipelines
+//! and retried until Redis answers, so a Redis restart delays them and loses none.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -97,6 +97,9 @@ if count > 0 then
   redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(renew))
 end
 return count";
+
+/// Most writes sent in one pipeline.
+const WRITE_BATCH: usize = 256;
 
 /// The Redis side of a host in a deployment.
 #[derive(Clone)]
@@ -193,6 +196,23 @@ impl Shared {
         self.connection.clone()
     }
 
+    /// Sends `pipe`, once more if the connection was lost (Redis restarted): the connection
+    /// manager reconnects after a failure. A pipeline applied before its answer was lost runs
+    /// twice: at worst a call is queued twice, and runs twice with one result (at least once).
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, JournalError> {
+        let mut connection = self.connection();
+        match pipe.query_async(&mut connection).await {
+            Err(err) if err.is_connection_dropped() || err.is_io_error() => {
+                pipe.query_async(&mut connection).await
+            }
+            sent => sent,
+        }
+        .map_err(redis_error)
+    }
+
     fn ttl_seconds(&self) -> u64 {
         self.config.retention.ttl.as_secs().max(1)
     }
@@ -231,60 +251,64 @@ impl Shared {
         calls
     }
 
-    /// Applies writes in order, each retried until Redis takes it.
+    /// Applies writes in order, each batch (whatever has queued up, up to [`WRITE_BATCH`])
+    /// in one pipeline, retried until Redis takes it. Every command is idempotent or
+    /// harmless twice (`SET NX`, acknowledgements, deletes, a repeated `PUBLISH`), so a batch
+    /// cut short by a lost connection can be sent again whole.
     async fn write(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Write>) {
-        while let Some(write) = queue.recv().await {
+        let mut batch = Vec::new();
+        while queue.recv_many(&mut batch, WRITE_BATCH).await > 0 {
             let mut pipe = redis::pipe();
-            match write {
-                Write::Barrier(done) => {
-                    let _ = done.send(());
-                    continue;
-                }
-                Write::Result(id, bytes) => {
-                    let retention = &self.config.retention;
-                    pipe.cmd("EVAL")
-                        .arg(RECORD_RESULT)
-                        .arg(3)
-                        .arg(keys::result(id))
-                        .arg(keys::RESULTS_BY_TIME)
-                        .arg(keys::RESULT_SIZES)
-                        .arg(bytes)
-                        .arg(self.ttl_seconds())
-                        .arg(id)
-                        .arg(now_ms())
-                        .arg(retention.max_results)
-                        .arg(retention.max_bytes)
-                        .arg(retention.ttl.as_millis() as u64)
-                        .arg(keys::result(""))
-                        .ignore();
-                }
-                Write::Done(id, entry) => {
-                    pipe.atomic();
-                    if let Some(entry) = &entry {
-                        pipe.cmd("XACK")
-                            .arg(keys::CALLS)
-                            .arg(keys::GROUP)
-                            .arg(entry)
-                            .ignore();
-                        pipe.cmd("XDEL").arg(keys::CALLS).arg(entry).ignore();
+            let mut barriers = Vec::new();
+            for write in batch.drain(..) {
+                match write {
+                    Write::Barrier(done) => barriers.push(done),
+                    Write::Result(id, bytes) => self.record_result(&mut pipe, id, bytes),
+                    Write::Done(id, entry) => {
+                        if let Some(entry) = &entry {
+                            pipe.cmd("XACK")
+                                .arg(keys::CALLS)
+                                .arg(keys::GROUP)
+                                .arg(entry)
+                                .ignore();
+                            pipe.cmd("XDEL").arg(keys::CALLS).arg(entry).ignore();
+                        }
+                        pipe.cmd("DEL").arg(keys::running(id)).ignore();
+                        pipe.cmd("HDEL").arg(keys::ATTEMPTS).arg(id).ignore();
+                        // Last: whoever wakes up finds the result recorded.
+                        pipe.cmd("PUBLISH").arg(keys::DONE).arg(id).ignore();
                     }
-                    pipe.cmd("DEL").arg(keys::running(id)).ignore();
-                    pipe.cmd("HDEL").arg(keys::ATTEMPTS).arg(id).ignore();
-                    pipe.cmd("PUBLISH").arg(keys::DONE).arg(id).ignore();
                 }
             }
             let mut delay = Duration::from_millis(10);
-            loop {
-                match pipe.query_async::<()>(&mut self.connection()).await {
-                    Ok(()) => break,
-                    Err(err) => {
-                        tracing::warn!("redis write failed, retrying: {err}");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(1));
-                    }
-                }
+            while let Err(err) = pipe.query_async::<()>(&mut self.connection()).await {
+                tracing::warn!("redis write failed, retrying: {err}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            for done in barriers {
+                let _ = done.send(());
             }
         }
+    }
+
+    fn record_result(&self, pipe: &mut redis::Pipeline, id: CallId, bytes: Vec<u8>) {
+        let retention = &self.config.retention;
+        pipe.cmd("EVAL")
+            .arg(RECORD_RESULT)
+            .arg(3)
+            .arg(keys::result(id))
+            .arg(keys::RESULTS_BY_TIME)
+            .arg(keys::RESULT_SIZES)
+            .arg(bytes)
+            .arg(self.ttl_seconds())
+            .arg(id)
+            .arg(now_ms())
+            .arg(retention.max_results)
+            .arg(retention.max_bytes)
+            .arg(retention.ttl.as_millis() as u64)
+            .arg(keys::result(""))
+            .ignore();
     }
 
     /// Wakes waiters as results are published; after every (re)subscription it looks up
@@ -452,16 +476,11 @@ impl Cluster for RedisCalls {
                     .arg("STREAMS")
                     .arg(keys::CALLS)
                     .arg(">");
-                let (read,): (Option<StreamReadReply>,) = pipe
-                    .query_async(&mut shared.connection())
-                    .await
-                    .map_err(redis_error)?;
+                let (read,): (Option<StreamReadReply>,) = shared.send(&pipe).await?;
                 let entries = read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
                 Ok(shared.claim(entries.collect()).pop())
             } else {
-                pipe.query_async::<()>(&mut shared.connection())
-                    .await
-                    .map_err(redis_error)?;
+                shared.send::<()>(&pipe).await?;
                 Ok(None)
             }
         })
@@ -509,9 +528,7 @@ impl Cluster for RedisCalls {
                 .arg(keys::CALL_FIELD)
                 .arg(encode(&call))
                 .ignore();
-            pipe.query_async::<()>(&mut shared.connection())
-                .await
-                .map_err(redis_error)
+            shared.send(&pipe).await
         })
     }
 
@@ -562,14 +579,12 @@ impl Cluster for RedisCalls {
 
     fn status(&self, id: CallId) -> BoxFuture<'_, Result<CallStatus, JournalError>> {
         Box::pin(async move {
-            let (result, running): (Option<Vec<u8>>, bool) = redis::pipe()
-                .cmd("GET")
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET")
                 .arg(keys::result(id))
                 .cmd("EXISTS")
-                .arg(keys::running(id))
-                .query_async(&mut self.shared.connection())
-                .await
-                .map_err(redis_error)?;
+                .arg(keys::running(id));
+            let (result, running): (Option<Vec<u8>>, bool) = self.shared.send(&pipe).await?;
             Ok(match result {
                 Some(bytes) => {
                     let stored: StoredResult = decode(&bytes)?;

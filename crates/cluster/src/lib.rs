@@ -7,5 +7,6 @@
 
 mod calls;
 pub mod keys;
+pub mod store;
 
 pub use calls::{ClusterConfig, RedisCalls};

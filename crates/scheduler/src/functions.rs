@@ -1,13 +1,16 @@
 //! Uploaded functions, prepared: one [`FunctionModule`] per wasm or Python `user/function`
 //! kept in memory and loaded from storage on first use (e.g. after a restart). An upload
-//! replaces the entry before it answers, so the very next call runs the new code.
+//! replaces the entry before it answers, so the very next call runs the new code. When
+//! several hosts share the storage, each is told of the others' uploads and deletes
+//! ([`FunctionRegistry::invalidate`]) and loads the new code at its next call.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use faasm_api::ApiError;
-use faasm_runtime::{FunctionModule, PrepareError, Runtime, module_hash};
+use faasm_runtime::{FunctionModule, PrepareError, Runtime};
 use faasm_storage::{Listing, Object, ObjectStore};
 
 use crate::storage_error;
@@ -62,6 +65,9 @@ pub struct FunctionRegistry {
     python: RwLock<Modules>,
     artefacts: Mutex<Artefacts>,
     metrics: Arc<CallMetrics>,
+    /// Bumped by every invalidation, so a module loaded from storage before one is not kept
+    /// after it.
+    generation: AtomicU64,
 }
 
 /// Which compiled artefact each stored wasm function uses, so an artefact is removed once no
@@ -107,14 +113,16 @@ impl FunctionRegistry {
                 .list(Listing::Functions, &user)
                 .map_err(storage_error)?
             {
-                if let Some(wasm) = store
-                    .get(Object::Function {
+                // A module's hash is its sha256 (`faasm_runtime::module_hash`), which the store may know
+                // without reading the module.
+                if let Some(hash) = store
+                    .digest(Object::Function {
                         user: &user,
                         function: &function,
                     })
                     .map_err(storage_error)?
                 {
-                    artefacts.set(&user, &function, Some(module_hash(&wasm)));
+                    artefacts.set(&user, &function, Some(hash));
                 }
             }
         }
@@ -131,6 +139,7 @@ impl FunctionRegistry {
             python: RwLock::default(),
             artefacts: Mutex::new(artefacts),
             metrics,
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -162,6 +171,7 @@ impl FunctionRegistry {
         if let Some(module) = modules.read().get(user).and_then(|f| f.get(function)) {
             return Ok(module.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let (runtime, store) = (self.runtime.clone(), self.store.clone());
         let (owned_user, owned_function) = (user.to_owned(), function.to_owned());
         let series = self.metrics.function(user, function);
@@ -183,8 +193,14 @@ impl FunctionRegistry {
             })
         })
         .await?;
-        // An upload that raced with this load wins: keep whatever is there already.
+        // Storage may have changed under a host sharing it since this registry was made.
+        self.track(kind, user, function, Some(module.hash().to_owned()));
         let mut modules = modules.write();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            // Invalidated while loading: what was read may be older than what storage holds.
+            return Ok(Arc::new(module));
+        }
+        // An upload that raced with this load wins: keep whatever is there already.
         let entry = modules
             .entry(user.to_owned())
             .or_default()
@@ -237,8 +253,20 @@ impl FunctionRegistry {
 
     /// Forgets every prepared module, so each next call loads what storage holds.
     pub fn flush(&self) {
-        self.wasm.write().clear();
-        self.python.write().clear();
+        let (mut wasm, mut python) = (self.wasm.write(), self.python.write());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        wasm.clear();
+        python.clear();
+    }
+
+    /// Forgets the prepared module of `user/function` (another host changed or deleted it),
+    /// so its next call loads what storage holds.
+    pub fn invalidate(&self, kind: FunctionKind, user: &str, function: &str) {
+        let mut modules = self.modules(kind).write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(functions) = modules.get_mut(user) {
+            functions.remove(function);
+        }
     }
 
     /// Removes a function; `false` if there was none.

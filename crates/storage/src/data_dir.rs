@@ -30,6 +30,11 @@ impl DataDir {
         Ok(Self { root })
     }
 
+    /// Where the shared files are, one file per path (what guests see at `faasm://`).
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+
     fn path(&self, object: Object<'_>) -> PathBuf {
         match object {
             Object::Function { user, function } => self
@@ -50,7 +55,7 @@ impl DataDir {
             Object::Meta(name) => self.root.join("meta").join(name),
             Object::File(path) => path
                 .segments()
-                .fold(self.root.join("files"), |dir, segment| dir.join(segment)),
+                .fold(self.files_dir(), |dir, segment| dir.join(segment)),
         }
     }
 

@@ -10,6 +10,7 @@ pub use data_dir::DataDir;
 
 use bytes::Bytes;
 use faasm_api::{FilePath, StateKey};
+use sha2::Digest;
 
 /// One stored object, named by already-validated parts.
 #[derive(Debug, Clone, Copy)]
@@ -57,4 +58,11 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn list(&self, listing: Listing, user: &str) -> Result<Vec<String>, StorageError>;
     /// The users that have objects of `listing`, sorted.
     fn users(&self, listing: Listing) -> Result<Vec<String>, StorageError>;
+    /// The sha256 (lowercase hex) of the stored bytes, or `None` if nothing is stored. A store
+    /// that keeps objects by their hash answers without reading them.
+    fn digest(&self, object: Object<'_>) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .get(object)?
+            .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes))))
+    }
 }
