@@ -19,6 +19,9 @@ struct Cli {
     /// Client subcommands and bench: print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Token for client subcommands (SPEC §12; needed when the server runs with --auth).
+    #[arg(long, global = true, env = "FAASM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +52,9 @@ enum Command {
     /// Store, fetch, delete or list shared files (visible to functions as faasm://PATH).
     #[command(subcommand)]
     File(commands::file::FileCommand),
+    /// Manage user tokens (admin token only; the server runs with --auth).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Compile C/C++ to a Faasm function with clang for wasm32-wasi.
     Cc(commands::cc::CcArgs),
     /// Load-test the HTTP invoke path against a trivial HTTP server.
@@ -63,6 +69,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let endpoints = Endpoints::new(&cli.host, cli.upload_port, cli.invoke_port);
+    if let Some(token) = cli.token {
+        commands::client::use_token(token);
+    }
     let json = cli.json;
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(*args),
@@ -75,6 +84,7 @@ fn main() -> ExitCode {
         Command::Rm(args) => commands::functions::rm(&endpoints, json, args),
         Command::State(cmd) => commands::state::run(&endpoints, json, cmd),
         Command::File(cmd) => commands::file::run(&endpoints, json, cmd),
+        Command::Token(cmd) => commands::token::run(&endpoints, cmd),
         Command::Cc(args) => commands::cc::run(args),
         Command::Bench(args) => commands::bench::run(json, args),
         Command::PythonSetup(args) => commands::python::run(args),

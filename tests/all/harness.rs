@@ -70,6 +70,11 @@ impl Server {
         server
     }
 
+    /// A server on an existing data directory whose logs (stderr) go to `log`.
+    pub fn start_in_logging(data_dir: &Path, args: &[&str], log: std::fs::File) -> Server {
+        Server::spawn("127.0.0.1", data_dir, args, &[], Stdio::from(log))
+    }
+
     /// A server on an existing data directory (for restart tests).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
         Server::spawn("127.0.0.1", data_dir, args, &[], Stdio::inherit())
@@ -236,12 +241,18 @@ impl Server {
 
     /// Runs the `faasm` CLI against this server.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs the `faasm` CLI against this server with extra environment variables.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let port = |url: &str| url.rsplit(':').next().unwrap().to_owned();
         Command::new(FAASM)
             .args(args)
             .env("FAASM_HOST", "127.0.0.1")
             .env("FAASM_UPLOAD_PORT", port(&self.upload))
             .env("FAASM_INVOKE_PORT", port(&self.invoke))
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `faasm` binary, real HTTP, functions compiled by the real clang
 //! toolchain through `faasm cc`.
 
+mod auth;
 mod chaining;
 mod cli;
 mod cluster;

@@ -3,12 +3,14 @@
 //! rule of the contract that is about shapes and names can be unit-tested in isolation.
 
 mod error;
+mod limits;
 mod message;
 mod names;
 mod planner;
 mod result;
 
 pub use error::ApiError;
+pub use limits::UserLimits;
 pub use message::{CallRequest, InvokeMessage, Request};
 pub use names::{FilePath, StateKey, validate_name};
 pub use planner::{BatchMessage, BatchRequest, PlannerCommand};

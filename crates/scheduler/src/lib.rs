@@ -16,6 +16,7 @@ mod durable;
 mod functions;
 mod ids;
 mod mpi;
+mod quota;
 mod results;
 mod session;
 mod telemetry;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings};
+use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings, UserLimits};
 use faasm_runtime::{
     CallHandle, CallHost, CallInput, CallOutcome, Entry, FunctionModule, MpiHost, Runtime,
 };
@@ -56,6 +57,7 @@ pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
 use admission::{Admission, InstancePermit};
 use ids::CallIds;
 use mpi::WorldRoot;
+use quota::{CallQuotas, QuotaHold};
 use results::ResultsRegistry;
 use session::CallSession;
 use telemetry::CallMetrics;
@@ -136,6 +138,8 @@ pub struct Scheduler {
     cluster: Option<Arc<dyn Cluster>>,
     ids: CallIds,
     admission: Arc<Admission>,
+    /// Per-user counts of calls, for the limits that come with them.
+    quotas: Arc<CallQuotas>,
     /// Where guests run.
     executor: tokio::runtime::Handle,
     /// Accepted calls not yet holding an instance.
@@ -163,6 +167,8 @@ struct Launch {
     done: Option<oneshot::Sender<Arc<CallResult>>>,
     /// When the call was accepted (before its module was looked up), for its latency.
     accepted: Instant,
+    /// The call's place in its user's count of running calls, if its user has limits.
+    quota: Option<QuotaHold>,
     /// An MPI rank above 0: the instance admitted with its world, and its membership.
     rank: Option<RankLaunch>,
 }
@@ -190,6 +196,7 @@ impl Scheduler {
             cluster: durability.cluster,
             ids: CallIds::new(durability.ids),
             admission: Admission::new(config.admission),
+            quotas: Arc::default(),
             executor,
             waiting: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -242,7 +249,7 @@ impl Scheduler {
             Ok(module) => {
                 // Accepted already: it may exceed the queue's capacity.
                 self.waiting.fetch_add(1, Ordering::AcqRel);
-                self.launch_root(id, module, queued.call, true, None, Instant::now());
+                self.launch_root(id, module, queued.call, true, Instant::now(), None);
             }
             Err(reason) => {
                 let result = failed(id, format!("Call failed: {reason}"));
@@ -349,6 +356,27 @@ impl Scheduler {
         call: CallRequest,
         durable: bool,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
+        self.submit_within(call, durable, None).await
+    }
+
+    /// [`submit`](Self::submit) within the limits of the call's user, if given: a call over
+    /// its user's MPI world limit is refused with 413, one over its concurrent calls or calls
+    /// per minute with 429.
+    pub async fn submit_within(
+        self: &Arc<Self>,
+        call: CallRequest,
+        durable: bool,
+        limits: Option<&UserLimits>,
+    ) -> Result<(CallId, ResultReceiver), ApiError> {
+        if let (Some(world), Some(max)) =
+            (call.mpi_world_size, limits.and_then(|l| l.max_mpi_world))
+            && world > max
+        {
+            return Err(ApiError::OverLimit(format!(
+                "MPI world of {world} is over user {}'s max-mpi-world limit of {max}",
+                call.user
+            )));
+        }
         if let Some(size) = call.mpi_world_size {
             let max = self.admission.max_gang();
             if size as usize > max {
@@ -360,10 +388,13 @@ impl Scheduler {
         }
         let accepted = Instant::now();
         let module = self.module(&call).await?;
+        let quota = limits
+            .map(|limits| self.quotas.admit(&call.user, limits))
+            .transpose()?;
         if let Some(cluster) = &self.cluster
             && (durable || !self.has_room(&call, true))
         {
-            return self.submit_shared(cluster, call, durable).await;
+            return self.submit_shared(cluster, call, durable, quota).await;
         }
         self.reserve_queue_place(&call)?;
         let enqueued = async {
@@ -384,18 +415,20 @@ impl Scheduler {
         })?;
         self.results.start(id, call_name(&call));
         let (done, receiver) = oneshot::channel();
-        self.launch_root(id, module, call, durable, Some(done), accepted);
+        let submitted = Submitted { done, quota };
+        self.launch_root(id, module, call, durable, accepted, Some(submitted));
         Ok((id, receiver))
     }
 
     /// Puts a call on the deployment's queue; this host runs it (or an older queued call) at
     /// once if it has room. A sync caller's receiver yields the result from whichever host
-    /// ran it.
+    /// ran it; its user's count (`quota`) holds until then, wherever it ran.
     async fn submit_shared(
         self: &Arc<Self>,
         cluster: &Arc<dyn Cluster>,
         call: CallRequest,
         durable: bool,
+        quota: Option<QuotaHold>,
     ) -> Result<(CallId, ResultReceiver), ApiError> {
         let id = self.ids.next()?;
         let queued = QueuedCall {
@@ -409,10 +442,12 @@ impl Scheduler {
             self.run_claimed(cluster, claimed).await;
         }
         let (done, receiver) = oneshot::channel();
-        if !durable {
+        if !durable || quota.is_some() {
             let cluster = cluster.clone();
             tokio::spawn(async move {
-                match cluster.wait(id).await {
+                let finished = cluster.wait(id).await;
+                drop(quota);
+                match finished {
                     Ok(result) => {
                         let _ = done.send(result);
                     }
@@ -432,16 +467,19 @@ impl Scheduler {
         self.functions.get(kind, &call.user, &call.function).await
     }
 
+    /// Starts a root call; `submitted` is how a submitter hears of it and what it counts
+    /// against its user (none for a recovered call).
     fn launch_root(
         self: &Arc<Self>,
         id: CallId,
         module: Arc<FunctionModule>,
         call: CallRequest,
         durable: bool,
-        done: Option<oneshot::Sender<Arc<CallResult>>>,
         accepted: Instant,
+        submitted: Option<Submitted>,
     ) {
         let tree = CallTree::new(Arc::from(call.user.as_str()), id, self.config.tree);
+        let (done, quota) = submitted.map_or((None, None), |s| (Some(s.done), s.quota));
         self.spawn(Launch {
             tree,
             handle: ROOT,
@@ -453,6 +491,7 @@ impl Scheduler {
             done,
             accepted,
             rank: None,
+            quota,
         });
     }
 
@@ -481,6 +520,7 @@ impl Scheduler {
             durable: false,
             done: None,
             accepted,
+            quota: None,
             rank: Some(rank),
         });
         Ok(id)
@@ -527,6 +567,7 @@ impl Scheduler {
             done: None,
             accepted,
             rank: None,
+            quota: None,
         });
         Ok(handle)
     }
@@ -605,6 +646,7 @@ impl Scheduler {
             done,
             accepted: submitted,
             rank,
+            quota,
         } = launch;
         let series = self.metrics.function(&call.user, &call.function);
         let function = call.function.clone();
@@ -734,6 +776,9 @@ impl Scheduler {
             exec_us = result.timings.exec_us,
             "call finished"
         );
+        // The user's count drops before anyone can see the result, so a client that waits
+        // for one call before starting the next is never refused for it.
+        drop(quota);
         // Awaiters are settled before the instance goes back (see `admission`).
         tree.finished(handle);
         self.results.finish(result.clone(), durable);
@@ -757,7 +802,17 @@ impl Scheduler {
 
     /// Runs a call and waits for its result.
     pub async fn invoke(self: &Arc<Self>, call: CallRequest) -> Result<Arc<CallResult>, ApiError> {
-        let (_, receiver) = self.submit(call, false).await?;
+        self.invoke_within(call, None).await
+    }
+
+    /// [`invoke`](Self::invoke) within the limits of the call's user (see
+    /// [`submit_within`](Self::submit_within)).
+    pub async fn invoke_within(
+        self: &Arc<Self>,
+        call: CallRequest,
+        limits: Option<&UserLimits>,
+    ) -> Result<Arc<CallResult>, ApiError> {
+        let (_, receiver) = self.submit_within(call, false, limits).await?;
         receiver
             .await
             .map_err(|_| ApiError::Internal("call task ended without a result".into()))
@@ -804,6 +859,12 @@ impl Scheduler {
         }
     }
 
+    /// The user of call `id`, if this host knows it (it accepted or ran the call, and its
+    /// result is retained).
+    pub fn call_user(&self, id: CallId) -> Option<Arc<str>> {
+        self.results.user(id)
+    }
+
     /// Waits until no call is in flight, or `timeout`; then makes every journal write
     /// durable. Calls still running stay in the call queue and run again at the next start.
     pub async fn drain(&self, timeout: Duration) -> usize {
@@ -846,6 +907,12 @@ impl Scheduler {
             result_bytes: self.results.bytes(),
         }
     }
+}
+
+/// What a submitted root call carries: where its result goes, and its user's count.
+struct Submitted {
+    done: oneshot::Sender<Arc<CallResult>>,
+    quota: Option<QuotaHold>,
 }
 
 /// A call's count in the scheduler's `waiting` until it leaves the queue (once).

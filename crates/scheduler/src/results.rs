@@ -219,6 +219,13 @@ impl ResultsRegistry {
         }
     }
 
+    /// The user of call `id`, if known (results restored after a restart do not know it).
+    pub fn user(&self, id: CallId) -> Option<Arc<str>> {
+        let inner = self.inner.lock();
+        let user = &inner.calls.get(&id)?.name().user;
+        (!user.is_empty()).then(|| user.clone())
+    }
+
     /// The calls `filter` matches, newest (highest id) first, at most `filter.limit`.
     pub fn list(&self, filter: &CallFilter) -> Vec<CallRecord> {
         let matches = |id: &CallId, entry: &Entry| {

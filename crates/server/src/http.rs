@@ -34,13 +34,32 @@ impl IntoResponse for ApiResponse {
         } else {
             (status, text(message)).into_response()
         };
-        if matches!(self.error, ApiError::QueueFull { .. }) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match self.error {
+            ApiError::QueueFull { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="faasm", Basic realm="faasm""#),
+                );
+            }
+            _ => {}
         }
         response
     }
+}
+
+/// Whether the client asked for JSON (`Accept: application/json`).
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
 }
 
 /// A plain-text body.

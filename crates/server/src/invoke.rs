@@ -9,18 +9,21 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use faasm_api::{ApiError, CallId, CallResult, CallStatus, Request};
+use faasm_auth::Scope;
 use faasm_scheduler::{CallFilter, CallRecord, RecordStatus};
 
 use crate::App;
-use crate::http::{ApiResponse, read_body, text};
+use crate::auth::{Caller, protect};
+use crate::http::{ApiResponse, read_body, text, wants_json};
 
 pub(crate) fn router(app: App) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", post(invoke).get(crate::ui::front_door))
-        .route("/ping", get(|| async { text("PONG") }))
         .route("/metrics", get(metrics))
         .route("/calls", get(calls))
-        .merge(crate::ui::router())
+        .merge(crate::ui::router());
+    protect(routes, app.auth.as_ref())
+        .route("/ping", get(|| async { text("PONG") }))
         .fallback(|| async { (StatusCode::NOT_FOUND, text("Not found")) })
         .with_state(app)
 }
@@ -28,31 +31,52 @@ pub(crate) fn router(app: App) -> Router {
 const CALL_ID: &str = "x-faasm-call-id";
 const RETURN_VALUE: &str = "x-faasm-return-value";
 
-async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    let json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    match handle(&app, &headers, body, json).await {
+async fn invoke(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let json = wants_json(&headers);
+    match handle(&app, &caller, &headers, body, json).await {
         Ok(response) => response,
         Err(error) => ApiResponse { error, json }.into_response(),
     }
 }
 
+/// With auth on, a user token invokes only its user's functions and polls only its user's
+/// calls (another user's call id is not found, exactly like an unknown one); the planner
+/// envelope is the admin's.
 async fn handle(
     app: &App,
+    caller: &Caller,
     headers: &HeaderMap,
     body: Body,
     json: bool,
 ) -> Result<Response, ApiError> {
     let body = read_body(headers, body, app.limits.invoke, app.body_timeout).await?;
-    Ok(match Request::parse(&body)? {
-        Request::Status { id } => status_response(id, &app.scheduler.status(id).await, json),
+    let request = Request::parse(&body)?;
+    match &request {
+        Request::Status { .. } => caller.needs(Scope::Status)?,
+        Request::Invoke { call, .. } => caller.may(Scope::Invoke, &call.user, "functions")?,
+        Request::ExecuteBatch(_) | Request::BatchStatus { .. } | Request::Planner(_) => {
+            caller.admin("The planner API")?
+        }
+    }
+    Ok(match request {
+        Request::Status { id } => status_response(id, &poll(app, caller, id).await?, json),
         Request::Invoke {
             call,
             is_async: true,
         } => {
-            let (id, _) = app.scheduler.submit(call, true).await?;
+            let (user, limits) = (call.user.clone(), app.limits_of(&call.user).await?);
+            let (id, _) = app
+                .scheduler
+                .submit_within(call, true, limits.as_ref())
+                .await?;
+            if let Some(auth) = &app.auth {
+                auth.record_call(id, &user).await?;
+            }
             let mut response = if json {
                 axum::Json(CallStatus::Running.json(id)).into_response()
             } else {
@@ -85,10 +109,28 @@ async fn handle(
             call,
             is_async: false,
         } => {
-            let result = app.scheduler.invoke(call).await?;
+            let limits = app.limits_of(&call.user).await?;
+            let result = app.scheduler.invoke_within(call, limits.as_ref()).await?;
             result_response(&result, json)
         }
     })
+}
+
+/// What a status poll finds. For a user token, another user's call is not found, exactly as
+/// if it did not exist; the owner is what this host knows of the call, else what the token
+/// store recorded when another host accepted it.
+async fn poll(app: &App, caller: &Caller, id: CallId) -> Result<CallStatus, ApiError> {
+    if let Some(user) = caller.user() {
+        let owner = match (app.scheduler.call_user(id), &app.auth) {
+            (Some(owner), _) => Some(owner.to_string()),
+            (None, Some(auth)) => auth.call_owner(id).await?,
+            (None, None) => None,
+        };
+        if owner.as_deref() != Some(user) {
+            return Ok(CallStatus::NotFound);
+        }
+    }
+    Ok(app.scheduler.status(id).await)
 }
 
 /// This host's name as the client addressed it (without the port): what the planner's
@@ -140,7 +182,11 @@ fn set_header(response: &mut Response, name: &'static str, value: i64) {
         .insert(name, HeaderValue::from(value));
 }
 
-async fn metrics(State(app): State<App>) -> impl IntoResponse {
+/// Metrics label every user's functions: with auth on, the admin's.
+async fn metrics(State(app): State<App>, caller: Caller) -> Response {
+    if let Err(error) = caller.admin("/metrics") {
+        return ApiResponse { error, json: false }.into_response();
+    }
     let usage = app.scheduler.usage();
     let gauges = [
         ("faasm_calls_running", usage.workers as f64),
@@ -164,6 +210,7 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
     )
+        .into_response()
 }
 
 /// `GET /calls` query parameters.
@@ -183,15 +230,20 @@ const MAX_CALLS_LIMIT: usize = 1000;
 const MAX_PREVIEW_BYTES: usize = 1024;
 
 /// Recent calls from the retained results, newest first: `{"calls": [...], "next_before"}`,
-/// where `next_before` (if more may follow) is the `before` of the next page.
+/// where `next_before` (if more may follow) is the `before` of the next page. A user token
+/// lists only its user's calls.
 async fn calls(
     State(app): State<App>,
+    caller: Caller,
     query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
+    let Ok(Query(mut query)) = query else {
         let error = ApiError::bad_request("Bad query: limit, before and preview are numbers");
         return ApiResponse { error, json: true }.into_response();
     };
+    if let Err(error) = own_calls(&caller, &mut query.user) {
+        return ApiResponse { error, json: true }.into_response();
+    }
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => match RecordStatus::parse(text) {
@@ -220,6 +272,17 @@ async fn calls(
     let preview = query.preview.map(|n| n.min(MAX_PREVIEW_BYTES));
     let calls: Vec<serde_json::Value> = records.iter().map(|r| record_json(r, preview)).collect();
     axum::Json(serde_json::json!({ "calls": calls, "next_before": next_before })).into_response()
+}
+
+/// Narrows a user token's listing to its own user; another user's is 403.
+fn own_calls(caller: &Caller, user: &mut Option<String>) -> Result<(), ApiError> {
+    caller.needs(Scope::Status)?;
+    if let Some(me) = caller.user() {
+        let asked = user.as_deref().filter(|u| !u.is_empty());
+        caller.may(Scope::Status, asked.unwrap_or(me), "calls")?;
+        *user = Some(me.to_owned());
+    }
+    Ok(())
 }
 
 fn record_json(record: &CallRecord, preview: Option<usize>) -> serde_json::Value {

@@ -3,6 +3,8 @@
 //! status polls, `/metrics`, `/calls` and the `/ui` dashboard). Handlers only translate between HTTP and the crates below; every
 //! refusal is an [`ApiError`](faasm_api::ApiError) rendered by [`http::ApiResponse`].
 
+mod admin;
+mod auth;
 mod http;
 mod invoke;
 mod listen;
@@ -13,6 +15,7 @@ mod upload;
 use std::future::Future;
 use std::sync::Arc;
 
+use faasm_auth::Auth;
 use faasm_scheduler::Scheduler;
 use faasm_state::LocalTier;
 use faasm_storage::ObjectStore;
@@ -52,6 +55,8 @@ pub struct App {
     body_timeout: std::time::Duration,
     metrics: PrometheusHandle,
     batches: Arc<planner::Batches>,
+    /// Tokens and per-user limits when `--auth` is on.
+    auth: Option<Arc<Auth>>,
 }
 
 /// Installs the process's metrics recorder: Prometheus, every `_seconds` histogram with the
@@ -132,7 +137,25 @@ impl App {
             body_timeout,
             metrics,
             batches: Arc::default(),
+            auth: None,
         })
+    }
+
+    /// Turns authentication on (SPEC §12): every route but `/ping` needs a token.
+    pub fn with_auth(mut self, auth: Arc<Auth>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The limits of `user`'s calls, when auth is on.
+    async fn limits_of(
+        &self,
+        user: &str,
+    ) -> Result<Option<faasm_api::UserLimits>, faasm_api::ApiError> {
+        match &self.auth {
+            Some(auth) => Ok(Some(auth.limits(user).await?)),
+            None => Ok(None),
+        }
     }
 }
 

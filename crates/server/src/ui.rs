@@ -7,11 +7,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use faasm_scheduler::storage_error;
 use faasm_storage::Listing;
 
 use crate::App;
-use crate::http::{ApiResponse, blocking, text};
+use crate::auth::Caller;
+use crate::http::{ApiResponse, text};
+use crate::upload::visible_catalog;
 
 const PAGE: &str = include_str!("ui/dashboard.html");
 
@@ -42,19 +43,15 @@ pub(crate) async fn front_door(headers: HeaderMap) -> Response {
 
 /// `{"functions": {"user": ["f", ...]}, "python": {...}}`: what the upload server's `GET /f` and
 /// `GET /p` list, read from the same store.
-async fn functions(State(app): State<App>) -> Response {
-    let listed = blocking(|| {
-        Ok::<_, faasm_storage::StorageError>(serde_json::json!({
-            "functions": app.store.catalog(Listing::Functions)?,
-            "python": app.store.catalog(Listing::Python)?,
+async fn functions(State(app): State<App>, caller: Caller) -> Response {
+    let listed = || {
+        Ok::<_, faasm_api::ApiError>(serde_json::json!({
+            "functions": visible_catalog(&app, &caller, Listing::Functions)?,
+            "python": visible_catalog(&app, &caller, Listing::Python)?,
         }))
-    });
-    match listed {
+    };
+    match listed() {
         Ok(listed) => axum::Json(listed).into_response(),
-        Err(err) => ApiResponse {
-            error: storage_error(err),
-            json: true,
-        }
-        .into_response(),
+        Err(error) => ApiResponse { error, json: true }.into_response(),
     }
 }
