@@ -68,6 +68,8 @@ fn dashboard_shows_functions_and_calls_in_a_browser() {
         );
         assert!(dom.contains(&row), "no {name} in {dom}");
     }
+    // This host, as GET_AVAILABLE_HOSTS lists it.
+    assert!(dom.contains("<tr class=\"host\"><td>"), "no host in {dom}");
     let row = call_row(&dom, &ok_id);
     assert!(
         row.contains("demo/echo") && row.contains(">SUCCESS<"),

@@ -135,7 +135,7 @@ async fn poll(app: &App, caller: &Caller, id: CallId) -> Result<CallStatus, ApiE
 
 /// This host's name as the client addressed it (without the port): what the planner's
 /// answers call the host the calls run on.
-fn host(headers: &HeaderMap) -> &str {
+pub(crate) fn host(headers: &HeaderMap) -> &str {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -1,6 +1,6 @@
 //! The dashboard on the invoke port: `GET /ui`, one self-contained page (HTML, CSS, JS and SVG
-//! charts, no outside resources) built into the binary, which reads `/ui/functions`, `/calls`
-//! and `/metrics`. `GET /` from a browser is sent there.
+//! charts, no outside resources) built into the binary, which reads `/ui/functions`,
+//! `/ui/hosts`, `/calls` and `/metrics`. `GET /` from a browser is sent there.
 
 use axum::Router;
 use axum::extract::State;
@@ -20,6 +20,17 @@ pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/ui", get(|| async { Html(PAGE) }))
         .route("/ui/functions", get(functions))
+        .route("/ui/hosts", get(hosts))
+}
+
+/// The deployment's live hosts (this one alone without `--redis`), as the planner envelope's
+/// `GET_AVAILABLE_HOSTS` lists them.
+async fn hosts(State(app): State<App>, caller: Caller, headers: HeaderMap) -> Response {
+    if let Err(error) = caller.admin("the host list") {
+        return ApiResponse { error, json: true }.into_response();
+    }
+    let hosts = app.scheduler.hosts(crate::invoke::host(&headers)).await;
+    axum::Json(hosts).into_response()
 }
 
 /// `GET /`: a browser (asking for HTML) is redirected to the dashboard; anything else is told
