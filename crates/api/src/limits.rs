@@ -20,6 +20,10 @@ pub struct UserLimits {
     /// values and shared files under `<user>/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_bytes: Option<u64>,
+    /// Bytes (output, stdout, error) of the user's finished calls this host retains for
+    /// polls; past it, the user's oldest results go first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_bytes: Option<u64>,
 }
 
 impl UserLimits {
@@ -30,6 +34,7 @@ impl UserLimits {
             calls_per_minute: self.calls_per_minute.or(defaults.calls_per_minute),
             max_mpi_world: self.max_mpi_world.or(defaults.max_mpi_world),
             stored_bytes: self.stored_bytes.or(defaults.stored_bytes),
+            result_bytes: self.result_bytes.or(defaults.result_bytes),
         }
     }
 }

@@ -391,6 +391,12 @@ impl Scheduler {
         let quota = limits
             .map(|limits| self.quotas.admit(&call.user, limits))
             .transpose()?;
+        if let Some(limits) = limits {
+            let cap = limits
+                .result_bytes
+                .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
+            self.results.limit_user(&call.user, cap);
+        }
         if let Some(cluster) = &self.cluster
             && (durable || !self.has_room(&call, true))
         {

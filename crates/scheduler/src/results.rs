@@ -114,6 +114,7 @@ struct Finished {
     id: CallId,
     bytes: usize,
     durable: bool,
+    user: Arc<str>,
 }
 
 #[derive(Default)]
@@ -122,6 +123,9 @@ struct Inner {
     /// Finished calls, oldest first, for expiry: other calls', then durable calls'.
     finished: [VecDeque<Finished>; 2],
     bytes: usize,
+    /// Retained bytes by user, and the users' own caps (from their limits).
+    user_bytes: HashMap<Arc<str>, usize>,
+    user_caps: HashMap<Arc<str>, usize>,
 }
 
 impl Inner {
@@ -131,7 +135,39 @@ impl Inner {
 
     fn push(&mut self, finished: Finished) {
         self.bytes += finished.bytes;
+        *self.user_bytes.entry(finished.user.clone()).or_default() += finished.bytes;
         self.finished[usize::from(finished.durable)].push_back(finished);
+    }
+
+    /// Forgets a result taken out of its queue; a durable one's id goes to `forgotten`.
+    fn forget(&mut self, finished: Finished, forgotten: &mut Vec<CallId>) {
+        self.bytes -= finished.bytes;
+        if let Some(bytes) = self.user_bytes.get_mut(&finished.user) {
+            *bytes -= finished.bytes;
+            if *bytes == 0 {
+                self.user_bytes.remove(&finished.user);
+            }
+        }
+        self.calls.remove(&finished.id);
+        if finished.durable {
+            forgotten.push(finished.id);
+        }
+    }
+
+    /// Forgets `user`'s oldest results (other calls' first) while they pass the user's cap.
+    fn keep_to_user_cap(&mut self, user: &Arc<str>, forgotten: &mut Vec<CallId>) {
+        let Some(&cap) = self.user_caps.get(user) else {
+            return;
+        };
+        for queue in 0..2 {
+            while self.user_bytes.get(user).is_some_and(|&bytes| bytes > cap) {
+                let oldest = self.finished[queue].iter().position(|f| f.user == *user);
+                let Some(finished) = oldest.and_then(|i| self.finished[queue].remove(i)) else {
+                    break;
+                };
+                self.forget(finished, forgotten);
+            }
+        }
     }
 }
 
@@ -164,6 +200,7 @@ impl ResultsRegistry {
             let at = now.checked_sub(age).unwrap_or(now);
             let (id, bytes) = (result.id, size(&result));
             let name = CallName::default();
+            let user = name.user.clone();
             inner
                 .calls
                 .insert(id, Entry::Finished(Arc::new(result), name));
@@ -172,6 +209,7 @@ impl ResultsRegistry {
                 id,
                 bytes,
                 durable: true,
+                user,
             });
         }
         self.expire(&mut inner, now);
@@ -196,7 +234,9 @@ impl ResultsRegistry {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let name = inner.calls.get(&id).map(Entry::name).cloned();
-        let entry = Entry::Finished(result, name.unwrap_or_default());
+        let name = name.unwrap_or_default();
+        let user = name.user.clone();
+        let entry = Entry::Finished(result, name);
         if let Some(Entry::Running(done, _)) = inner.calls.insert(id, entry) {
             done.notify_waiters();
         }
@@ -205,8 +245,21 @@ impl ResultsRegistry {
             id,
             bytes,
             durable,
+            user: user.clone(),
         });
+        let mut forgotten = Vec::new();
+        inner.keep_to_user_cap(&user, &mut forgotten);
+        self.store.remove(forgotten);
         self.expire(&mut inner, now);
+    }
+
+    /// Caps the bytes of `user`'s retained results (`None`: only the host's budget applies).
+    pub fn limit_user(&self, user: &str, cap: Option<usize>) {
+        let mut inner = self.inner.lock();
+        match cap {
+            Some(cap) => inner.user_caps.insert(Arc::from(user), cap),
+            None => inner.user_caps.remove(user),
+        };
     }
 
     pub fn status(&self, id: CallId) -> CallStatus {
@@ -321,11 +374,7 @@ impl ResultsRegistry {
             let Some(oldest) = inner.finished[queue].pop_front() else {
                 break;
             };
-            inner.bytes -= oldest.bytes;
-            inner.calls.remove(&oldest.id);
-            if oldest.durable {
-                forgotten.push(oldest.id);
-            }
+            inner.forget(oldest, &mut forgotten);
         }
         self.store.remove(forgotten);
     }
@@ -473,6 +522,39 @@ mod tests {
         for id in 8..=10 {
             assert!(matches!(registry.status(id), CallStatus::Finished(_)));
         }
+    }
+
+    #[test]
+    fn a_users_results_keep_to_its_own_cap() {
+        let registry = registry(Duration::from_secs(3600), 1000, 1 << 20);
+        registry.limit_user("hog", Some(1000));
+        let name = |user: &str| CallName {
+            user: Arc::from(user),
+            function: Arc::from("f"),
+        };
+        registry.start(1, name("other"));
+        registry.finish(result(1, 300), true);
+        for id in 2..=11 {
+            registry.start(id, name("hog"));
+            registry.finish(result(id, 300), true);
+        }
+        // The hog keeps its newest 3 x 300 bytes; the other user's result is untouched.
+        assert!(matches!(registry.status(1), CallStatus::Finished(_)));
+        for id in 2..=8 {
+            assert!(matches!(registry.status(id), CallStatus::NotFound), "{id}");
+        }
+        for id in 9..=11 {
+            assert!(
+                matches!(registry.status(id), CallStatus::Finished(_)),
+                "{id}"
+            );
+        }
+        assert_eq!(registry.bytes(), 4 * 300);
+        // A sync result (its caller has it) goes before the user's unpolled async ones.
+        registry.start(12, name("hog"));
+        registry.finish(result(12, 300), false);
+        assert!(matches!(registry.status(12), CallStatus::NotFound));
+        assert!(matches!(registry.status(9), CallStatus::Finished(_)));
     }
 
     #[test]
