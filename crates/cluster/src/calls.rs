@@ -690,25 +690,35 @@ impl Cluster for RedisCalls {
                 .query_async(&mut connection)
                 .await
                 .map_err(redis_error)?;
+            if names.is_empty() {
+                return Ok(Vec::new());
+            }
             names.sort();
+            let heartbeats: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(
+                    names
+                        .iter()
+                        .map(|name| keys::host(name))
+                        .collect::<Vec<_>>(),
+                )
+                .query_async(&mut connection)
+                .await
+                .map_err(redis_error)?;
             let mut hosts = Vec::with_capacity(names.len());
-            for name in names {
-                let info: Option<String> = redis::cmd("GET")
-                    .arg(keys::host(&name))
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(redis_error)?;
-                match info.and_then(|info| serde_json::from_str(&info).ok()) {
+            let mut gone = Vec::new();
+            for (name, heartbeat) in names.into_iter().zip(heartbeats) {
+                match heartbeat.and_then(|info| serde_json::from_str(&info).ok()) {
                     Some(info) => hosts.push(info),
                     // Its heartbeat expired: it stopped.
-                    None => {
-                        let _: redis::RedisResult<()> = redis::cmd("SREM")
-                            .arg(keys::HOSTS)
-                            .arg(&name)
-                            .query_async(&mut connection)
-                            .await;
-                    }
+                    None => gone.push(name),
                 }
+            }
+            if !gone.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("SREM")
+                    .arg(keys::HOSTS)
+                    .arg(gone)
+                    .query_async(&mut connection)
+                    .await;
             }
             Ok(hosts)
         })
