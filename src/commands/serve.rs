@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// invoke port when it listens on every interface].
     #[arg(long, env = "FAASM_HOST_NAME")]
     host_name: Option<String>,
+    /// With --redis: the port other hosts connect to for MPI worlds spread over hosts, on the
+    /// invoke server's address; advertised through Redis [default: 0, any free port].
+    #[arg(long, env = "FAASM_MPI_PORT")]
+    mpi_port: Option<u16>,
     /// With --redis: seconds a host's claim on a call lasts unless renewed; the calls of a
     /// host that died run again elsewhere after it [default: 10].
     #[arg(long, env = "FAASM_CALL_LEASE")]
@@ -198,6 +202,7 @@ impl ServeArgs {
             redis: self.redis.or(lower.redis),
             host_name: self.host_name.or(lower.host_name),
             call_lease: self.call_lease.or(lower.call_lease),
+            mpi_port: self.mpi_port.or(lower.mpi_port),
             call_timeout: self.call_timeout.or(lower.call_timeout),
             memory_limit: self.memory_limit.or(lower.memory_limit),
             output_limit: self.output_limit.or(lower.output_limit),
@@ -360,6 +365,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
     config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
     config.mpi_buffer_bytes = bytes(args.mpi_buffer_limit, config.mpi_buffer_bytes as u64) as usize;
+    config.mpi_placement_timeout = limits.timeout;
     config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
     config.metric_label_pairs = args.metric_label_pairs.unwrap_or(config.metric_label_pairs);
     let drain_timeout = Duration::from_secs_f64(args.drain_timeout.unwrap_or(10.0).max(0.0));
@@ -413,9 +419,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     scheduler.map_or_else(
                         || HostInfo {
                             name: name.clone(),
-                            slots: 0,
-                            used_slots: 0,
-                            free_instances: 0,
+                            ..HostInfo::default()
                         },
                         |scheduler| scheduler.host_info(name.clone()),
                     )
@@ -465,6 +469,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(auth) => app.with_auth(auth),
             None => app,
         };
+        if args.redis.is_some() {
+            let mpi_addr = SocketAddr::new(invoke_addr.ip(), args.mpi_port.unwrap_or(0));
+            let peers = tokio::net::TcpListener::bind(mpi_addr)
+                .await
+                .with_context(|| format!("binding the MPI peer listener to {mpi_addr}"))?;
+            let port = peers.local_addr()?.port();
+            scheduler.serve_peers(peers, peer_address(&host_name, port));
+        }
         scheduler.join_cluster();
         // Tests and `faasm bench` read these two lines to find ports chosen by the OS.
         println!(
@@ -536,6 +548,14 @@ fn host_name(invoke: SocketAddr) -> String {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname");
     let hostname = hostname.as_deref().map_or("localhost", str::trim);
     format!("{hostname}:{}", invoke.port())
+}
+
+/// Where other hosts reach this one's MPI peer listener: the host part of its name.
+fn peer_address(host_name: &str, port: u16) -> String {
+    let host = host_name
+        .rsplit_once(':')
+        .map_or(host_name, |(host, _)| host);
+    format!("{host}:{port}")
 }
 
 fn seconds(value: Option<f64>, default: Duration, flag: &str) -> anyhow::Result<Duration> {

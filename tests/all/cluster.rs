@@ -45,7 +45,7 @@ fn finished(host: &Server, id: u64, limit: Duration) -> String {
 }
 
 /// Calls of `function` this host finished, from its `faasm_calls_total` series.
-fn calls_run(host: &Server, function: &str) -> u64 {
+pub(crate) fn calls_run(host: &Server, function: &str) -> u64 {
     let metrics = host.get_invoke("/metrics").text();
     let series = format!("function=\"{function}\"");
     metrics

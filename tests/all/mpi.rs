@@ -7,10 +7,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::cluster::calls_run;
 use crate::harness::{Reply, Server, compile};
+use crate::redis::Redis;
 
 /// `source` (under tests/functions/mpi) built by OpenMPI's `mpicc`, once per test run.
 fn native(source: &str) -> PathBuf {
@@ -171,4 +174,97 @@ fn worlds_are_checked_before_they_start() {
     assert_eq!(json["status"], "FAILED", "{json:#}");
     let error = json["error"].as_str().unwrap();
     assert!(error.contains("not an MPI call"), "{error}");
+}
+
+/// Two hosts on one Redis, with room for `instances[i]` instances each: 8 leave a world 5
+/// (less the children's reserve and within the user's share), 4 leave it 2.
+fn two_hosts(redis: &Redis, instances: [&str; 2], args: &[&str]) -> Vec<Server> {
+    let url = redis.url();
+    (0..2)
+        .map(|i| {
+            let mut host_args = vec!["--redis", &url, "--workers", "2"];
+            host_args.extend_from_slice(&["--max-instances", instances[i]]);
+            host_args.extend_from_slice(args);
+            Server::start_on(&format!("127.0.0.{}", i + 2), &host_args, &[])
+        })
+        .collect()
+}
+
+#[test]
+fn a_world_too_large_for_one_host_spreads_over_two() {
+    let redis = Redis::start();
+    let hosts = two_hosts(&redis, ["8", "8"], &[]);
+    for source in ["p2p", "collectives", "cart"] {
+        upload(&hosts[0], source);
+    }
+    // 8 ranks: 5 on the host that got the call, 3 on the other, which learns of the
+    // function from the shared store.
+    matches_openmpi(&hosts[0], "p2p", 8);
+    matches_openmpi(&hosts[0], "collectives", 8);
+    assert_eq!(calls_run(&hosts[1], "p2p"), 3);
+    assert_eq!(calls_run(&hosts[1], "collectives"), 3);
+    // Posted to the other host, and with more ranks than both hosts together admit.
+    matches_openmpi(&hosts[1], "cart", 9);
+    let reply = world(&hosts[0], "p2p", 11, "");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply
+            .text()
+            .contains("this deployment admits worlds of at most 10 ranks"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn a_failing_rank_on_another_host_fails_the_world() {
+    let redis = Redis::start();
+    let hosts = two_hosts(&redis, ["8", "4"], &["--call-timeout", "600"]);
+    upload(&hosts[0], "fail");
+    // Posted to the small host, which runs ranks 0 and 1: they wait for rank 2, which fails
+    // on the other host.
+    let json = world(&hosts[1], "fail", 6, "abort").json();
+    assert_eq!(json["status"], "FAILED", "{json:#}");
+    let error = json["error"].as_str().unwrap();
+    assert!(error.contains("MPI world failed: rank 2"), "{error}");
+    assert!(
+        error.contains("aborted the world with error code 3"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_world_fails_at_once_when_a_host_of_it_dies() {
+    let redis = Redis::start();
+    let mut hosts = two_hosts(&redis, ["8", "8"], &["--call-timeout", "600"]);
+    upload(&hosts[0], "fail");
+    let doomed = hosts.pop().unwrap();
+    // Every rank waits for a message that never comes; ranks 5-7 run on the doomed host.
+    let started = std::thread::scope(|scope| {
+        let call = scope.spawn(|| world(&hosts[0], "fail", 8, "wait"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while running(&doomed, "fail") < 3 {
+            assert!(Instant::now() < deadline, "the ranks never started there");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        doomed.stop();
+        call.join().unwrap()
+    });
+    let json = started.json();
+    assert_eq!(json["status"], "FAILED", "{json:#}");
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("MPI world failed: host 127.0.0.3:"),
+        "{error}"
+    );
+    // The surviving host runs worlds again.
+    upload(&hosts[0], "p2p");
+    matches_openmpi(&hosts[0], "p2p", 4);
+}
+
+/// Calls of `function` running on `host` now.
+fn running(host: &Server, function: &str) -> usize {
+    let query = format!("/calls?function={function}&status=running");
+    let listed = host.get_invoke(&query).json();
+    listed["calls"].as_array().map_or(0, Vec::len)
 }

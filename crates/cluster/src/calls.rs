@@ -125,6 +125,8 @@ struct Shared {
     writes: mpsc::UnboundedSender<Write>,
     /// Which user's stream [`Cluster::take`] lists first, in turn.
     turn: AtomicUsize,
+    /// Signalled when the host's advertised facts changed: the heartbeat goes out at once.
+    readvertise: tokio::sync::Notify,
 }
 
 /// Where a claimed call sits in the queue.
@@ -220,6 +222,7 @@ impl RedisCalls {
                 waiters: Mutex::default(),
                 writes,
                 turn: AtomicUsize::new(0),
+                readvertise: tokio::sync::Notify::new(),
             }),
         };
         tokio::spawn(calls.shared.clone().write(queue));
@@ -424,7 +427,10 @@ impl Shared {
         let mut every = tokio::time::interval(self.config.lease / 3);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                () = self.readvertise.notified() => {}
+            }
             if let Err(err) = self.renew_once(&advertise()).await {
                 tracing::warn!("renewing this host's leases: {err}");
             }
@@ -680,6 +686,10 @@ impl Cluster for RedisCalls {
 
     fn share(&self, result: StoredResult) {
         self.put(result);
+    }
+
+    fn advertise(&self) {
+        self.shared.readvertise.notify_one();
     }
 
     fn hosts(&self) -> BoxFuture<'_, Result<Vec<HostInfo>, JournalError>> {

@@ -165,6 +165,43 @@ impl Admission {
             .collect()
     }
 
+    /// As many instances as a root of `user` could be granted now, up to `count`, without
+    /// queueing (the rules of [`Admission::instances`], and none while the user's calls wait
+    /// in line). An MPI world spread over hosts takes its ranks this way, so that no host holds
+    /// part of a world while waiting for more.
+    pub fn try_instances(self: &Arc<Self>, user: &Arc<str>, count: usize) -> Vec<InstancePermit> {
+        let mut state = self.state.lock();
+        let (held, waiting) = state
+            .users
+            .get(user)
+            .map_or((0, 0), |u| (u.held, u.instances.len()));
+        let reserve = self.config.child_reserve;
+        let room = state
+            .free_instances
+            .saturating_sub(reserve)
+            .min(self.config.user_instances.saturating_sub(held + reserve));
+        let granted = if waiting > 0 { 0 } else { room.min(count) };
+        if granted == 0 {
+            return Vec::new();
+        }
+        debug_assert!(admissible(
+            &self.config,
+            state.free_instances,
+            held,
+            true,
+            granted
+        ));
+        state.user(user).held += granted;
+        state.held += granted;
+        state.free_instances -= granted;
+        drop(state);
+        let permit = || InstancePermit {
+            admission: self.clone(),
+            user: user.clone(),
+        };
+        (0..granted).map(|_| permit()).collect()
+    }
+
     /// The most instances one root may be granted at once: a user's share, less the reserve
     /// its root calls leave for children.
     pub fn max_gang(&self) -> usize {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::durable::{JournalError, QueuedCall, StoredResult};
 
 /// One live host, as it advertises itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
     /// Its invoke address (`ip:port`), which is also its name in the queue.
     pub name: String,
@@ -26,6 +26,12 @@ pub struct HostInfo {
     pub used_slots: usize,
     /// Instances free now.
     pub free_instances: usize,
+    /// Where other hosts connect for MPI worlds spread over hosts (`ip:port`).
+    #[serde(default)]
+    pub mpi: Option<String>,
+    /// The most ranks of one world it admits.
+    #[serde(default)]
+    pub max_world: usize,
 }
 
 /// The deployment's queue, results and hosts.
@@ -57,6 +63,8 @@ pub trait Cluster: Send + Sync {
     fn wait(&self, id: CallId) -> BoxFuture<'_, Result<Arc<CallResult>, JournalError>>;
     /// Shares the result of a call that ran here without going through the queue.
     fn share(&self, result: StoredResult);
+    /// Publishes this host's heartbeat now: what it advertises changed.
+    fn advertise(&self);
     /// The hosts alive now.
     fn hosts(&self) -> BoxFuture<'_, Result<Vec<HostInfo>, JournalError>>;
 }

@@ -22,8 +22,8 @@ mod session;
 mod telemetry;
 mod tree;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use faasm_api::{ApiError, CallId, CallRequest, CallResult, CallStatus, Timings, UserLimits};
@@ -56,7 +56,7 @@ pub fn storage_error(err: faasm_storage::StorageError) -> ApiError {
 
 use admission::{Admission, InstancePermit};
 use ids::CallIds;
-use mpi::WorldRoot;
+use mpi::{Peers, Placement, WorldRoot};
 use quota::{CallQuotas, QuotaHold};
 use results::ResultsRegistry;
 use session::CallSession;
@@ -82,6 +82,9 @@ pub struct SchedulerConfig {
     /// Bytes of messages an MPI world may hold sent and not yet received; a send past it
     /// fails the world.
     pub mpi_buffer_bytes: usize,
+    /// How long a world that must spread over hosts may wait for room (SPEC §7's call
+    /// timeout, on a deployment).
+    pub mpi_placement_timeout: Duration,
 }
 
 impl SchedulerConfig {
@@ -103,6 +106,7 @@ impl SchedulerConfig {
             max_attempts: 3,
             metric_label_pairs: 100,
             mpi_buffer_bytes: 256 << 20,
+            mpi_placement_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -149,6 +153,8 @@ pub struct Scheduler {
     idle: Notify,
     config: SchedulerConfig,
     metrics: Arc<CallMetrics>,
+    /// The connections to other hosts for MPI worlds spread over them (on a deployment).
+    peers: OnceLock<Arc<Peers>>,
 }
 
 /// A sync caller's handle on a call it submitted.
@@ -204,6 +210,7 @@ impl Scheduler {
             config,
             runtime,
             metrics,
+            peers: OnceLock::new(),
         }))
     }
 
@@ -319,13 +326,28 @@ impl Scheduler {
         });
     }
 
+    /// Lets MPI worlds spread over the deployment's hosts: accepts the other hosts'
+    /// connections on `listener`, and advertises `address` as where they reach this one.
+    /// Call it within the runtime that should carry the traffic between hosts.
+    pub fn serve_peers(self: &Arc<Self>, listener: tokio::net::TcpListener, address: String) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let limit = self.config.mpi_buffer_bytes;
+        let peers = self
+            .peers
+            .get_or_init(|| Peers::new(address, Arc::downgrade(self), limit));
+        peers.serve(listener);
+        cluster.advertise();
+    }
+
     /// Runs a call claimed from the queue, or puts it back for another host when its user
     /// has no room here (so that a caller here awaiting it cannot hold what it needs).
     /// Returns whether it runs here.
     async fn run_claimed(self: &Arc<Self>, cluster: &Arc<dyn Cluster>, queued: QueuedCall) -> bool {
         if self
             .admission
-            .admits_now(&queued.call.user, true, instances(&queued.call))
+            .admits_now(&queued.call.user, true, self.instances(&queued.call))
         {
             self.resume(queued, "its host stopped").await;
             return true;
@@ -339,8 +361,18 @@ impl Scheduler {
 
     /// Whether this host can start `call` (a root if `root`) at once.
     fn has_room(&self, call: &CallRequest, root: bool) -> bool {
-        let count = instances(call);
+        let count = self.instances(call);
         self.room() >= count && self.admission.admits_now(&call.user, root, count)
+    }
+
+    /// Instances a root call needs here at once: one, or one per rank of an MPI world (only
+    /// rank 0's when the world may spread over the deployment).
+    fn instances(&self, call: &CallRequest) -> usize {
+        match call.mpi_world_size {
+            Some(_) if self.peers.get().is_some() => 1,
+            Some(size) => size as usize,
+            None => 1,
+        }
     }
 
     /// Instances free now that no accepted call is already waiting for.
@@ -378,10 +410,10 @@ impl Scheduler {
             )));
         }
         if let Some(size) = call.mpi_world_size {
-            let max = self.admission.max_gang();
+            let (max, what) = self.max_world().await;
             if size as usize > max {
                 return Err(ApiError::BadRequest(format!(
-                    "an MPI world of {size} ranks needs {size} instances at once; this host \
+                    "an MPI world of {size} ranks needs {size} instances at once; {what} \
                      admits worlds of at most {max} ranks (raise --max-instances)"
                 )));
             }
@@ -424,6 +456,21 @@ impl Scheduler {
         let submitted = Submitted { done, quota };
         self.launch_root(id, module, call, durable, accepted, Some(submitted));
         Ok((id, receiver))
+    }
+
+    /// The largest MPI world that can be admitted: this host's, or with worlds spreading over
+    /// hosts, the deployment's.
+    async fn max_world(&self) -> (usize, &'static str) {
+        let here = self.admission.max_gang();
+        if self.peers.get().is_none() {
+            return (here, "this host");
+        }
+        let hosts = self.hosts("").await;
+        let spread = hosts
+            .iter()
+            .filter(|h| h.mpi.is_some())
+            .map(|h| h.max_world);
+        (spread.sum::<usize>().max(here), "this deployment")
     }
 
     /// Puts a call on the deployment's queue; this host runs it (or an older queued call) at
@@ -510,14 +557,27 @@ impl Scheduler {
         call: CallRequest,
         rank: RankLaunch,
     ) -> Result<CallId, String> {
-        let accepted = Instant::now();
         let id = self.ids.next().map_err(|e| e.to_string())?;
         let handle = tree.add_child(ROOT, id).map_err(|e| e.to_string())?;
+        self.spawn_rank(tree.clone(), handle, id, module, call, rank);
+        Ok(id)
+    }
+
+    /// Runs an MPI rank as call `id` of `tree`, on the instance it was admitted with.
+    fn spawn_rank(
+        self: &Arc<Self>,
+        tree: Arc<CallTree>,
+        handle: CallHandle,
+        id: CallId,
+        module: Arc<FunctionModule>,
+        call: CallRequest,
+        rank: RankLaunch,
+    ) {
         // It holds an instance already: it leaves the queue as soon as it runs.
         self.waiting.fetch_add(1, Ordering::AcqRel);
         self.results.start(id, call_name(&call));
         self.spawn(Launch {
-            tree: tree.clone(),
+            tree,
             handle,
             id,
             module,
@@ -525,11 +585,28 @@ impl Scheduler {
             entry: Entry::Main,
             durable: false,
             done: None,
-            accepted,
+            accepted: Instant::now(),
             quota: None,
             rank: Some(rank),
         });
-        Ok(id)
+    }
+
+    /// Admits an MPI world whose rank 0 is the root of `tree`: whole on this host, or on a
+    /// deployment spread over hosts when this one has no room for all of it.
+    async fn place_world(
+        self: &Arc<Self>,
+        turn: admission::Turn,
+        tree: &Arc<CallTree>,
+        size: usize,
+    ) -> Result<Placement, Arc<str>> {
+        if let (Some(peers), Some(cluster)) = (self.peers.get(), &self.cluster) {
+            let timeout = self.config.mpi_placement_timeout;
+            return mpi::place(self, peers, cluster, tree, size, timeout)
+                .await
+                .map_err(Arc::from);
+        }
+        let instances = self.admission.instances(&tree.user, turn, true, tree, size);
+        Ok(Placement::here(instances.await))
     }
 
     /// Starts a chained call of `parent`'s tree; a refusal starts nothing. On a deployment, a
@@ -678,29 +755,31 @@ impl Scheduler {
             None => (None, None),
         };
         let admitted = async {
-            let instances = match preset {
-                Some(instance) => vec![instance],
-                None => {
-                    let count = world_size.unwrap_or(1) as usize;
+            let placement = match (preset, world_size) {
+                (Some(instance), _) => Placement::here(vec![instance]),
+                (None, Some(size)) => self.place_world(turn, &tree, size as usize).await?,
+                (None, None) => {
                     let admission = &self.admission;
-                    admission
-                        .instances(&tree.user, turn, handle == ROOT, &tree, count)
-                        .await
+                    let instances = admission.instances(&tree.user, turn, handle == ROOT, &tree, 1);
+                    Placement::here(instances.await)
                 }
             };
             place.leave();
             session.take_worker().await;
-            instances
+            Ok(placement)
         };
         let admitted = tokio::select! {
             biased;
-            instances = admitted => Ok(instances),
+            placement = admitted => placement,
             reason = tree.aborted() => Err(reason),
         };
         let started = Instant::now();
         let mut world = None;
         let (outcome, mut instance) = match admitted {
-            Ok(mut instances) => {
+            Ok(Placement {
+                mut instances,
+                spread,
+            }) => {
                 let others = instances.split_off(1);
                 let mpi: Option<Arc<dyn MpiHost>> = match (&member, world_size) {
                     (Some((_, member)), _) => Some(member.clone()),
@@ -711,6 +790,7 @@ impl Scheduler {
                             call.clone(),
                             module.clone(),
                             others,
+                            spread,
                         );
                         world = Some(root.clone());
                         Some(root)
@@ -749,9 +829,7 @@ impl Scheduler {
             // instance and worker are not needed meanwhile.
             instance.take();
             session.pause();
-            for id in world.ranks() {
-                self.results.wait(id).await;
-            }
+            world.ended().await;
             if let Some(reason) = tree.abort_reason() {
                 outcome = aborted(reason.to_string());
             }
@@ -862,6 +940,8 @@ impl Scheduler {
             slots: self.worker_slots(),
             used_slots: self.usage().workers,
             free_instances: self.admission.free_instances(),
+            mpi: self.peers.get().map(|peers| peers.this.clone()),
+            max_world: self.admission.max_gang(),
         }
     }
 
@@ -966,11 +1046,6 @@ fn aborted(reason: String) -> CallOutcome {
         stdout: Default::default(),
         error: Some(reason),
     }
-}
-
-/// Instances a root call needs at once: one, or one per rank of an MPI world.
-fn instances(call: &CallRequest) -> usize {
-    call.mpi_world_size.map_or(1, |size| size as usize)
 }
 
 fn journal_error(err: JournalError) -> ApiError {

@@ -1,6 +1,7 @@
 // A world where rank 2 fails, as its cmdline says ("abort", "exit", "trap", "unsupported", or
 // "flood": sending more than the world may buffer),
 // while every other rank waits for a message that never comes: the world must fail at once.
+// With "wait", rank 2 waits too: only something outside the world can end it.
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,7 @@ int main(int argc, char** argv)
             for (int i = 0; i < 1000; i++) {
                 MPI_Send(chunk, sizeof(chunk), MPI_CHAR, 0, 1, MPI_COMM_WORLD);
             }
+        } else if (strcmp(how, "wait") == 0) {
         } else {
             MPI_Comm split;
             MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &split);
