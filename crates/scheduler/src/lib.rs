@@ -952,7 +952,8 @@ impl Scheduler {
     }
 
     /// Waits until no call is in flight, or `timeout`; then makes every journal write
-    /// durable. Calls still running stay in the call queue and run again at the next start.
+    /// durable, waiting at most `timeout` again. Calls still running stay in the call queue
+    /// and run again at the next start.
     pub async fn drain(&self, timeout: Duration) -> usize {
         let drained = async {
             loop {
@@ -966,8 +967,15 @@ impl Scheduler {
             }
         };
         let _ = tokio::time::timeout(timeout, drained).await;
-        if let Err(err) = self.queue.flush().await {
-            tracing::error!("{err}");
+        // Writes to a store that is gone (Redis down) are retried until it answers: they get
+        // one more drain period, not forever.
+        match tokio::time::timeout(timeout, self.queue.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!("{err}"),
+            Err(_) => tracing::error!(
+                "the call journal did not take the last writes within {} s; stopping without them",
+                timeout.as_secs_f64()
+            ),
         }
         self.in_flight.load(Ordering::Acquire)
     }
