@@ -207,6 +207,8 @@ fn compose_runs_three_hosts_on_one_persistent_redis() {
         let admin = host["environment"]["FAASM_ADMIN_TOKEN"].as_str().unwrap();
         assert!(admin.starts_with("${FAASM_ADMIN_TOKEN:?"), "{admin}");
         assert_eq!(host["depends_on"]["redis"]["condition"], "service_healthy");
+        // The name the other hosts resolve it by, for MPI worlds spread over hosts.
+        assert_eq!(host["hostname"], name.as_str());
         let mut container_ports = BTreeSet::new();
         for mapping in strings(&host["ports"]) {
             let (outside, inside) = mapping.split_once(':').unwrap();
@@ -350,6 +352,22 @@ fn k8s_manifests_agree_with_each_other_and_the_binary() {
         .collect();
     assert_eq!(ports["upload"], u64::from(upload));
     assert_eq!(ports["invoke"], u64::from(invoke));
+    // Other workers reach this one's MPI port at its pod IP.
+    assert_eq!(
+        Some(ports["mpi"]),
+        config["mpi-port"].as_integer().map(|p| p as u64)
+    );
+    let env = container["env"].as_array().unwrap();
+    let host_name = env.iter().find(|e| e["name"] == "FAASM_HOST_NAME").unwrap();
+    assert_eq!(host_name["value"], format!("$(POD_IP):{invoke}").as_str());
+    let pod_ip = env.iter().position(|e| e["name"] == "POD_IP").unwrap();
+    let host_name_at = env
+        .iter()
+        .position(|e| e["name"] == "FAASM_HOST_NAME")
+        .unwrap();
+    assert!(pod_ip < host_name_at, "POD_IP must come first to expand");
+    let source = &env[pod_ip]["valueFrom"]["fieldRef"]["fieldPath"];
+    assert_eq!(source, "status.podIP");
     for probe in ["readinessProbe", "livenessProbe"] {
         let get = &container[probe]["httpGet"];
         assert_eq!(get["path"], "/ping", "{probe}");
