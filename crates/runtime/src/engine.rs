@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
-use crate::call::CallState;
+use crate::parts::CallState;
 use crate::{CallLimits, host};
 
 /// How often the epoch advances: the granularity of timeouts and of time-slicing between guests.
