@@ -6,20 +6,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wasmtime::{Engine, Store};
+use faasm_state::LocalTier;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::Runtime;
 use crate::chain::CallHost;
 use crate::files::{CallFiles, FilesView};
 use crate::host::chain::{ChainView, Chaining};
 use crate::host::io::{CallIo, IoView};
 use crate::host::mpi::{MpiCall, MpiView};
 use crate::host::state::{StateSession, StateView};
-use crate::limits::MemoryCap;
+use crate::limits::{CallLimits, MemoryBudget, MemoryCap};
 use crate::mpi::MpiHost;
 use crate::python::door::{PythonCall, PythonView};
-use crate::sandbox::{self, Sandboxed};
+use crate::sandbox::Sandboxed;
 
 /// The per-call data a store carries; host functions reach their part of it through their
 /// `Caller` and their part's projection.
@@ -38,7 +37,7 @@ pub(crate) struct CallState {
     memory_cap: MemoryCap,
 }
 
-/// What a store is made with (see [`Runtime::new_store`]).
+/// What a store is made with (see [`CallState::new`]).
 pub(crate) struct CallStart {
     pub user: String,
     pub input: Bytes,
@@ -48,40 +47,45 @@ pub(crate) struct CallStart {
     pub python: Option<PythonCall>,
 }
 
-impl Runtime {
-    /// A store for one instance under the runtime's limits (see [`sandbox::store`]).
-    pub(crate) fn new_store(&self, engine: &Engine, start: CallStart) -> Store<CallState> {
-        let limits = self.config.limits;
-        let state = CallState {
+impl CallState {
+    /// A call's data, under `limits`: its memory charged to `budget`, its state in `tier`.
+    pub(crate) fn new(
+        start: CallStart,
+        limits: &CallLimits,
+        budget: Arc<MemoryBudget>,
+        tier: Arc<LocalTier>,
+    ) -> Self {
+        Self {
             io: CallIo::new(start.input, limits.output_bytes),
             chaining: Chaining::new(start.host),
             wasi: start.files.wasi(),
             files: start.files.with_scratch_limit(limits.scratch_bytes),
-            state: StateSession::new(self.config.state.clone(), start.user),
+            state: StateSession::new(tier, start.user),
             mpi: MpiCall::new(start.mpi),
             python: start.python,
-            memory_cap: MemoryCap::new(limits.memory_bytes, self.memory_budget.clone()),
-        };
-        sandbox::store(engine, state)
+            memory_cap: MemoryCap::new(limits.memory_bytes, budget),
+        }
     }
 }
 
-impl Sandboxed for CallState {
-    fn memory_cap(&mut self) -> &mut MemoryCap {
-        &mut self.memory_cap
-    }
+/// Implements a part's projection trait: `fn $method(&mut self) -> &mut $context`, the field
+/// `$method` of the composite.
+macro_rules! projection {
+    ($($view:ident::$method:ident -> $context:ty),* $(,)?) => {$(
+        impl $view for CallState {
+            fn $method(&mut self) -> &mut $context {
+                &mut self.$method
+            }
+        }
+    )*};
 }
 
-impl IoView for CallState {
-    fn io(&mut self) -> &mut CallIo {
-        &mut self.io
-    }
-}
-
-impl ChainView for CallState {
-    fn chaining(&mut self) -> &mut Chaining {
-        &mut self.chaining
-    }
+projection! {
+    Sandboxed::memory_cap -> MemoryCap,
+    IoView::io -> CallIo,
+    ChainView::chaining -> Chaining,
+    StateView::state -> StateSession,
+    MpiView::mpi -> MpiCall,
 }
 
 impl FilesView for CallState {
@@ -91,18 +95,6 @@ impl FilesView for CallState {
 
     fn wasi(&mut self) -> &mut WasiP1Ctx {
         &mut self.wasi
-    }
-}
-
-impl StateView for CallState {
-    fn state(&mut self) -> &mut StateSession {
-        &mut self.state
-    }
-}
-
-impl MpiView for CallState {
-    fn mpi(&mut self) -> &mut MpiCall {
-        &mut self.mpi
     }
 }
 

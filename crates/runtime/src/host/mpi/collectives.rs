@@ -529,8 +529,16 @@ fn contribution<T: MpiView>(
     )
 }
 
-/// What a reduction starts from: the communicator, the operation, and this rank's `count`
-/// items.
+/// Which ranks a reduction's result reaches.
+#[derive(Clone, Copy)]
+enum Receivers {
+    Root(i32),
+    All,
+}
+
+/// What every reduction call checks first and starts from: the communicator, the operation
+/// on `datatype`, this rank's `count` items (from `recvbuf` for `MPI_IN_PLACE`), the root if
+/// there is one, and `recvbuf` on the ranks the result reaches.
 #[allow(clippy::too_many_arguments)]
 fn reduction_input<T: MpiView>(
     caller: &mut Caller<'_, T>,
@@ -540,11 +548,22 @@ fn reduction_input<T: MpiView>(
     datatype: i32,
     op: i32,
     comm: i32,
+    receivers: Receivers,
 ) -> Result<(CommInfo, Reduction, Vec<u8>)> {
     let comm = mpi(caller).comm_info(comm)?;
     let reduction = Reduction::new(caller, op, datatype)?;
     let len = byte_len(count, &reduction.datatype)?;
     let mine = contribution(caller, sendbuf, recvbuf, len)?;
+    let receives = match receivers {
+        Receivers::Root(root) => {
+            check_root(comm, root)?;
+            comm.rank == root
+        }
+        Receivers::All => true,
+    };
+    if receives {
+        check(caller, recvbuf, len)?;
+    }
     Ok((comm, reduction, mine))
 }
 
@@ -561,20 +580,30 @@ pub(super) async fn reduce<T: MpiView>(
 ) -> Result<i32> {
     // MPI_IN_PLACE belongs at the root; elsewhere it is taken, as Faasm does, to mean the
     // data is in `recvbuf` (Faasm's own examples rely on that).
-    let (comm, reduction, mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check_root(comm, root)?;
-    if comm.rank == root {
-        check(caller, recvbuf, mine.len())?;
-    }
+    let receivers = Receivers::Root(root);
+    let (comm, reduction, mine) = reduction_input(
+        caller, sendbuf, recvbuf, count, datatype, op, comm, receivers,
+    )?;
     if let Some(result) = reduce_bytes(caller, comm, root, reduction, mine).await? {
         write(caller, recvbuf, &result)?;
     }
     Ok(0)
 }
 
-pub(super) async fn allreduce<T: MpiView>(
+/// The reductions whose result reaches every rank.
+#[derive(Clone, Copy)]
+pub(super) enum Across {
+    /// `MPI_Allreduce`: every rank gets the reduction of all.
+    All,
+    /// `MPI_Scan`: rank `i` gets the reduction of ranks `0..=i`.
+    Prefix,
+}
+
+/// `MPI_Allreduce` and `MPI_Scan`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn reduce_across<T: MpiView>(
     caller: &mut Caller<'_, T>,
+    across: Across,
     sendbuf: u32,
     recvbuf: u32,
     count: i32,
@@ -582,27 +611,31 @@ pub(super) async fn allreduce<T: MpiView>(
     op: i32,
     comm: i32,
 ) -> Result<i32> {
-    let (comm, reduction, mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check(caller, recvbuf, mine.len())?;
-    let result = allreduce_bytes(caller, comm, reduction, mine).await?;
+    let (comm, reduction, mine) = reduction_input(
+        caller,
+        sendbuf,
+        recvbuf,
+        count,
+        datatype,
+        op,
+        comm,
+        Receivers::All,
+    )?;
+    let result = match across {
+        Across::All => allreduce_bytes(caller, comm, reduction, mine).await?,
+        Across::Prefix => scan_bytes(caller, comm, reduction, mine).await?,
+    };
     write(caller, recvbuf, &result)?;
     Ok(0)
 }
 
-/// `MPI_Scan`: inclusive prefix reductions, passed along the ranks.
-pub(super) async fn scan<T: MpiView>(
+/// Inclusive prefix reductions, passed along the ranks.
+async fn scan_bytes<T: MpiView>(
     caller: &mut Caller<'_, T>,
-    sendbuf: u32,
-    recvbuf: u32,
-    count: i32,
-    datatype: i32,
-    op: i32,
-    comm: i32,
-) -> Result<i32> {
-    let (comm, reduction, mut mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check(caller, recvbuf, mine.len())?;
+    comm: CommInfo,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
     if comm.rank > 0 {
         let prefix = recv_from(caller, comm, comm.rank - 1, SCAN).await?;
         check_len(prefix.len(), mine.len())?;
@@ -612,8 +645,7 @@ pub(super) async fn scan<T: MpiView>(
         let prefix = Bytes::copy_from_slice(&mine);
         send_to(caller, comm, comm.rank + 1, SCAN, prefix).await?;
     }
-    write(caller, recvbuf, &mine)?;
-    Ok(0)
+    Ok(mine)
 }
 
 /// `MPI_Reduce_scatter`: reduce at rank 0, then block `i` (of `recvcounts[i]` items) to rank `i`.

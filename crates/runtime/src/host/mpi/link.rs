@@ -5,6 +5,7 @@
 use wasmtime::{Caller, FuncType, Linker, Result, ValType, bail, format_err};
 
 use super::MpiView;
+use super::collectives::Across;
 use super::datatypes::Datatype;
 use super::{
     COMM_NULL, COMM_WORLD, Comm, collectives, mpi, p2p, read_i32, topology, write, write_i32,
@@ -41,15 +42,16 @@ const UNSUPPORTED: &[(&str, usize)] = &[
     ("MPI_Get", 8),
 ];
 
-/// Links `MPI_<name>` to `function(&mut caller, args...)`; an error names the call.
+/// Links `MPI_<name>` to `function(&mut caller, [fixed...,] args...)`; an error names the
+/// call.
 macro_rules! import {
-    ($linker:expr, $name:literal, $function:path, ($($arg:ident: $ty:ty),*)) => {
+    ($linker:expr, $name:literal, $function:path $([$($fixed:expr),*])?, ($($arg:ident: $ty:ty),*)) => {
         $linker.func_wrap_async(
             MODULE,
             $name,
             |mut caller: Caller<'_, T>, ($($arg,)*): ($($ty,)*)| {
                 Box::new(async move {
-                    $function(&mut caller, $($arg),*)
+                    $function(&mut caller, $($($fixed,)*)? $($arg),*)
                         .await
                         .map_err(|e| format_err!("{}: {e:#}", $name))
                 })
@@ -119,11 +121,11 @@ pub(in crate::host) fn add_to_linker<T: MpiView>(linker: &mut Linker<T>) -> wasm
         comm: i32));
     import!(linker, "MPI_Reduce", collectives::reduce, (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, root: i32, comm: i32));
-    import!(linker, "MPI_Allreduce", collectives::allreduce, (
+    import!(linker, "MPI_Allreduce", collectives::reduce_across[Across::All], (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, comm: i32));
     import!(linker, "MPI_Reduce_scatter", collectives::reduce_scatter, (
         sendbuf: u32, recvbuf: u32, recvcounts: u32, datatype: i32, op: i32, comm: i32));
-    import!(linker, "MPI_Scan", collectives::scan, (
+    import!(linker, "MPI_Scan", collectives::reduce_across[Across::Prefix], (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, comm: i32));
     import!(linker, "MPI_Alltoall", collectives::alltoall, (
         sendbuf: u32, sendcount: i32, sendtype: i32, recvbuf: u32, recvcount: i32, recvtype: i32, comm: i32));
