@@ -11,10 +11,9 @@ use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
 use crate::chain::{CallHost, Entry};
 use crate::host::io::IoView;
-use crate::host::state;
 use crate::module::FunctionModule;
 use crate::mpi::MpiHost;
-use crate::parts::CallStart;
+use crate::parts::{CallStart, CallState};
 use crate::sandbox::{self, Stopped, classify_error};
 
 /// What a call is given.
@@ -68,7 +67,7 @@ impl Runtime {
         let run = async {
             let instance = module.pre.instantiate_async(&mut store).await?;
             let result = executor.run(&mut store, &instance, &call.entry).await;
-            state::end_call(&mut store, &instance).await;
+            CallState::end(&mut store, &instance).await;
             result
         };
         let cancelled = async {

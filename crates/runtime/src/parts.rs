@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faasm_state::LocalTier;
+use wasmtime::{Instance, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::chain::CallHost;
@@ -14,7 +15,7 @@ use crate::files::{CallFiles, FilesView};
 use crate::host::chain::{ChainView, Chaining};
 use crate::host::io::{CallIo, IoView};
 use crate::host::mpi::{MpiCall, MpiView};
-use crate::host::state::{StateSession, StateView};
+use crate::host::state::{self, StateSession, StateView};
 use crate::limits::{CallLimits, MemoryBudget, MemoryCap};
 use crate::mpi::MpiHost;
 use crate::python::door::{PythonCall, PythonView};
@@ -65,6 +66,12 @@ impl CallState {
             python: start.python,
             memory_cap: MemoryCap::new(limits.memory_bytes, budget),
         }
+    }
+
+    /// The parts' end-of-call hooks, run after the guest returned (only state has one: what
+    /// the guest changed through state pointers is written back, its locks released).
+    pub(crate) async fn end(store: &mut Store<CallState>, instance: &Instance) {
+        state::end_call(store, instance).await;
     }
 }
 
