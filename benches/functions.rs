@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use faasm_runtime::{CallInput, CallLimits, FunctionModule, Runtime, RuntimeConfig};
+use faasm_runtime::{CallInput, CallLimits, FunctionModule};
 
-/// Copies the call's input to its output.
-const WAT_ECHO: &str = include_str!("echo.wat");
+#[allow(dead_code)]
+#[path = "../crates/runtime/tests/guests/mod.rs"]
+mod guests;
 
 /// `faasm cc -O2` of a source in the repository, as a user compiles it.
 fn compile(source: &str, out_dir: &Path) -> Vec<u8> {
@@ -36,22 +37,13 @@ fn compile(source: &str, out_dir: &Path) -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: dir.path().join("cache"),
-        limits: CallLimits::default(),
-        max_instances: 16,
-        memory_budget: 16 << 30,
-        shared_files_dir: dir.path().join("files"),
-        state: faasm_runtime::LocalTier::in_memory(),
-        python: None,
-    })
-    .expect("runtime");
+    let runtime = guests::runtime_in(&dir.path().join("cache"), CallLimits::default());
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let functions: [(&str, Vec<u8>, &[u8]); 5] = [
-        ("wat_echo", wat::parse_str(WAT_ECHO).unwrap(), b"hello"),
+        ("wat_echo", wat::parse_str(guests::ECHO).unwrap(), b"hello"),
         ("c_echo", compile("examples/c/echo.c", dir.path()), b"hello"),
         ("c_hello", compile("examples/c/hello.c", dir.path()), b""),
         (

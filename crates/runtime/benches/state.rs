@@ -16,6 +16,10 @@ use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_mai
 use faasm_api::StateKey;
 use faasm_runtime::{CallInput, CallLimits, FunctionModule, LocalTier, Runtime, RuntimeConfig};
 
+#[allow(dead_code)]
+#[path = "../tests/guests/mod.rs"]
+mod guests;
+
 /// Input: byte 0 is the mode (`p`tr call, `r`ead copy, `w`alk), byte 1 the key (`s` 1 KiB,
 /// `l` 1 MiB).
 const READER: &str = r#"
@@ -83,13 +87,9 @@ fn setup() -> Bench {
         }
     });
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: cache.path().to_path_buf(),
-        limits: CallLimits::default(),
         max_instances: 4,
-        memory_budget: 16 << 30,
-        shared_files_dir: cache.path().join("files"),
         state,
-        python: None,
+        ..guests::runtime_config(cache.path(), CallLimits::default())
     })
     .expect("runtime");
     let reader = runtime

@@ -38,23 +38,47 @@ pub enum ChainTarget<'a> {
 /// call id (so a guest cannot reach calls outside its tree, and ids never overflow an i32).
 pub type CallHandle = u32;
 
-/// A running call's link back to the scheduler. Errors are messages for the guest's trap.
+/// Why a chaining operation failed; its text is what the guest's trap (or the Python
+/// `FaasmError`) says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The call already started as many chained calls as it may.
+    #[error("limit of {0} chained calls per call exceeded")]
+    TooManyChained(usize),
+    /// The named function cannot be chained: a bad name, or none such (the reason).
+    #[error("{0}")]
+    Function(String),
+    /// The scheduler refused to start the call (the reason: a full queue, the tree's budget).
+    #[error("chained call refused: {0}")]
+    Refused(String),
+    /// The handle is not one of the calls this call or its chained calls started.
+    #[error("{0}")]
+    NotInTree(String),
+    /// Read before it finished.
+    #[error("chained call {0} has not finished: await it first")]
+    Running(CallHandle),
+    /// Its result is no longer retained.
+    #[error("the result of call handle {0} expired")]
+    Expired(CallHandle),
+}
+
+/// A running call's link back to the scheduler.
 pub trait CallHost: Send + Sync + 'static {
     /// Starts a chained call and returns its handle. A refused chain starts nothing.
     fn chain<'a>(
         &'a self,
         target: ChainTarget<'a>,
         input: Bytes,
-    ) -> BoxFuture<'a, Result<CallHandle, String>>;
+    ) -> BoxFuture<'a, Result<CallHandle, ChainError>>;
 
     /// Waits until the chained call `handle` has finished; only calls this call or its own
     /// chained calls started may be awaited. While it waits the caller holds no worker, so the
     /// callee (or anything else) can run even on a single-worker host.
-    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, String>>;
+    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, ChainError>>;
 
     /// The result of a finished chained call; an error if it is not one this call may read or
     /// if it is still running.
-    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, String>;
+    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, ChainError>;
 
     /// Resolves, with the reason, when the call must stop (its call tree was aborted).
     fn cancelled(&self) -> BoxFuture<'_, String>;

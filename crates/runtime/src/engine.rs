@@ -6,10 +6,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig, Store,
+};
 
-use crate::call::CallState;
-use crate::{CallLimits, host};
+use crate::parts::{CallStart, CallState};
+use crate::{CallLimits, host, sandbox};
 
 /// How often the epoch advances: the granularity of timeouts and of time-slicing between guests.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -76,6 +78,18 @@ impl Runtime {
             config,
             python: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// A store for one instance under the runtime's limits (see [`sandbox::store`]).
+    pub(crate) fn new_store(&self, engine: &Engine, start: CallStart) -> Store<CallState> {
+        let budget = self.memory_budget.clone();
+        let state = CallState::new(
+            start,
+            &self.config.limits,
+            budget,
+            self.config.state.clone(),
+        );
+        sandbox::store(engine, state)
     }
 
     /// The guest memory budget, for metrics.

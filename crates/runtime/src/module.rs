@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, InstancePre, Module};
 
-use crate::call::CallState;
+use crate::errors::{PrepareError, one_line};
+use crate::executor::Executor;
+use crate::parts::CallState;
 use crate::{Runtime, zygote};
 
 /// A module ready to be instantiated for a call: an uploaded wasm module, or the Python
@@ -17,7 +19,8 @@ use crate::{Runtime, zygote};
 pub struct FunctionModule {
     pub(crate) pre: InstancePre<CallState>,
     pub(crate) hash: String,
-    pub(crate) python: Option<std::sync::Arc<crate::python::PythonFunction>>,
+    /// How its calls run: chosen here, once.
+    pub(crate) executor: Executor,
 }
 
 impl FunctionModule {
@@ -28,21 +31,13 @@ impl FunctionModule {
 
     /// Whether this is a Python function.
     pub fn is_python(&self) -> bool {
-        self.python.is_some()
+        matches!(self.executor, Executor::Python(_))
     }
 }
 
-/// An engine error as one line: wasmtime's messages can span several (e.g. byte dumps).
 /// The name of an uploaded module in the artefact cache: the SHA-256 of its bytes, in hex.
 pub fn module_hash(wasm: &[u8]) -> String {
     hex::encode(Sha256::digest(wasm))
-}
-
-pub(crate) fn one_line(err: &wasmtime::Error) -> String {
-    format!("{err:#}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Calls run `_start`: a `() -> ()` export is required.
@@ -55,20 +50,6 @@ fn check_entry(module: &Module) -> Result<(), PrepareError> {
                 .into(),
         )),
     }
-}
-
-/// Why a module cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// The bytes are not a module this runtime can run; the message is the engine's reason.
-    #[error("{0}")]
-    Invalid(String),
-    /// The artefact cache failed.
-    #[error("module cache: {0}")]
-    Cache(#[from] std::io::Error),
-    /// This host cannot run it (the Python interpreter is not installed, or failed to start).
-    #[error("{0}")]
-    Unavailable(String),
 }
 
 impl Runtime {
@@ -106,7 +87,25 @@ impl Runtime {
         Ok(FunctionModule {
             pre,
             hash,
-            python: None,
+            executor: Executor::Wasm,
+        })
+    }
+
+    /// Imports a Python function's `source` (or finds the snapshot of an earlier import) and
+    /// returns it ready to call. The first Python function of a process starts the interpreter
+    /// (minutes, once per machine, if it was never compiled). Blocks: call it from a blocking
+    /// thread.
+    pub fn prepare_python(
+        &self,
+        user: &str,
+        function: &str,
+        source: &[u8],
+    ) -> Result<FunctionModule, PrepareError> {
+        let (pre, hash, function) = self.import_python(user, function, source)?;
+        Ok(FunctionModule {
+            pre,
+            hash,
+            executor: Executor::Python(std::sync::Arc::new(function)),
         })
     }
 

@@ -48,10 +48,10 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::Runtime;
 use crate::capped_pipe::CappedPipe;
+use crate::errors::one_line;
 use crate::files::preopen_call_dirs;
 use crate::guest_env;
 use crate::limits::MemoryCap;
-use crate::module::one_line;
 use crate::sandbox::{self, Sandboxed, Stopped};
 
 /// The export that marks a module as a Proto-Faaslet.

@@ -954,27 +954,35 @@ struct CountingHost {
     resumes: std::sync::atomic::AtomicUsize,
 }
 
+fn no_chaining() -> faasm_runtime::ChainError {
+    faasm_runtime::ChainError::Refused("no chaining here".to_owned())
+}
+
 impl faasm_runtime::CallHost for CountingHost {
     fn chain<'a>(
         &'a self,
         _target: faasm_runtime::ChainTarget<'a>,
         _input: Bytes,
-    ) -> faasm_runtime::BoxFuture<'a, Result<faasm_runtime::CallHandle, String>> {
-        Box::pin(async { Err("no chaining here".to_owned()) })
+    ) -> faasm_runtime::BoxFuture<'a, Result<faasm_runtime::CallHandle, faasm_runtime::ChainError>>
+    {
+        Box::pin(async { Err(no_chaining()) })
     }
 
     fn await_call(
         &self,
         _handle: faasm_runtime::CallHandle,
-    ) -> faasm_runtime::BoxFuture<'_, Result<std::sync::Arc<faasm_api::CallResult>, String>> {
-        Box::pin(async { Err("no chaining here".to_owned()) })
+    ) -> faasm_runtime::BoxFuture<
+        '_,
+        Result<std::sync::Arc<faasm_api::CallResult>, faasm_runtime::ChainError>,
+    > {
+        Box::pin(async { Err(no_chaining()) })
     }
 
     fn finished_call(
         &self,
         _handle: faasm_runtime::CallHandle,
-    ) -> Result<std::sync::Arc<faasm_api::CallResult>, String> {
-        Err("no chaining here".to_owned())
+    ) -> Result<std::sync::Arc<faasm_api::CallResult>, faasm_runtime::ChainError> {
+        Err(no_chaining())
     }
 
     fn cancelled(&self) -> faasm_runtime::BoxFuture<'_, String> {

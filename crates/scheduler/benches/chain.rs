@@ -11,6 +11,11 @@ use faasm_api::CallRequest;
 use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, FunctionKind, Scheduler, SchedulerConfig};
 use faasm_storage::DataDir;
+use guests::ECHO;
+
+#[allow(dead_code)]
+#[path = "../../runtime/tests/guests/mod.rs"]
+mod guests;
 
 const ROUNDS: u32 = 100;
 
@@ -30,18 +35,10 @@ const PARENT: &str = r#"
       (br_if $again (i32.lt_u (local.get $i) (i32.const 100))))))
 "#;
 
-/// Copies the call's input to its output.
-const ECHO: &str = include_str!("../../../benches/echo.wat");
-
 fn scheduler(dir: &std::path::Path, executor: tokio::runtime::Handle) -> Arc<Scheduler> {
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: dir.join("cache"),
-        limits: CallLimits::default(),
         max_instances: 64,
-        memory_budget: 16 << 30,
-        shared_files_dir: dir.join("files"),
-        state: faasm_runtime::LocalTier::in_memory(),
-        python: None,
+        ..guests::runtime_config(&dir.join("cache"), CallLimits::default())
     })
     .unwrap();
     let store = Arc::new(DataDir::open(dir).unwrap());

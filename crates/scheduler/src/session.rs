@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use faasm_api::{CallRequest, CallResult, CallStatus, validate_name};
-use faasm_runtime::{BoxFuture, CallHandle, CallHost, ChainTarget, Entry, FunctionModule};
+use faasm_runtime::{
+    BoxFuture, CallHandle, CallHost, ChainError, ChainTarget, Entry, FunctionModule,
+};
 use parking_lot::Mutex;
 
 use crate::admission::{Turn, WorkerPermit};
@@ -55,10 +57,10 @@ impl CallSession {
         *self.worker.lock() = Some(worker);
     }
 
-    fn result_of(&self, handle: CallHandle) -> Result<faasm_api::CallId, String> {
+    fn result_of(&self, handle: CallHandle) -> Result<faasm_api::CallId, ChainError> {
         self.tree
             .descendant(self.handle, handle)
-            .map_err(|e| e.to_string())
+            .map_err(|e| ChainError::NotInTree(e.to_string()))
     }
 }
 
@@ -67,21 +69,22 @@ impl CallHost for CallSession {
         &'a self,
         target: ChainTarget<'a>,
         input: Bytes,
-    ) -> BoxFuture<'a, Result<CallHandle, String>> {
+    ) -> BoxFuture<'a, Result<CallHandle, ChainError>> {
         Box::pin(async move {
             let limit = self.scheduler.config.max_chained_calls;
             if self.chained.load(Ordering::Relaxed) >= limit {
-                return Err(format!("limit of {limit} chained calls per call exceeded"));
+                return Err(ChainError::TooManyChained(limit));
             }
             let user = &self.tree.user;
             let (module, function, entry) = match target {
                 ChainTarget::Named(name) => {
-                    validate_name("function", name).map_err(|e| e.to_string())?;
+                    let unknown = |e: faasm_api::ApiError| ChainError::Function(e.to_string());
+                    validate_name("function", name).map_err(unknown)?;
                     let functions = self.scheduler.functions();
                     let module = functions
                         .get(FunctionKind::Wasm, user, name)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(unknown)?;
                     (module, name.to_owned(), Entry::Main)
                 }
                 ChainTarget::SameModule(entry) => {
@@ -99,13 +102,13 @@ impl CallHost for CallSession {
                 .scheduler
                 .start_child(self, module, call, entry)
                 .await
-                .map_err(|e| format!("chained call refused: {e}"))?;
+                .map_err(ChainError::Refused)?;
             self.chained.fetch_add(1, Ordering::Relaxed);
             Ok(handle)
         })
     }
 
-    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, String>> {
+    fn await_call(&self, handle: CallHandle) -> BoxFuture<'_, Result<Arc<CallResult>, ChainError>> {
         Box::pin(async move {
             let id = self.result_of(handle)?;
             let admission = &self.scheduler.admission;
@@ -116,20 +119,18 @@ impl CallHost for CallSession {
                 self.pause();
                 let result = self.scheduler.results.wait(id).await;
                 self.resume().await;
-                return result.ok_or_else(|| format!("the result of call handle {handle} expired"));
+                return result.ok_or(ChainError::Expired(handle));
             }
             self.finished_call(handle)
         })
     }
 
-    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, String> {
+    fn finished_call(&self, handle: CallHandle) -> Result<Arc<CallResult>, ChainError> {
         let id = self.result_of(handle)?;
         match self.scheduler.results.status(id) {
             CallStatus::Finished(result) => Ok(result),
-            CallStatus::Running => Err(format!(
-                "chained call {handle} has not finished: await it first"
-            )),
-            CallStatus::NotFound => Err(format!("the result of call handle {handle} expired")),
+            CallStatus::Running => Err(ChainError::Running(handle)),
+            CallStatus::NotFound => Err(ChainError::Expired(handle)),
         }
     }
 

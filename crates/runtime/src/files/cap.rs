@@ -11,32 +11,32 @@ use wasmtime_wasi::p1::types::{Fd, Filetype};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1 as _;
 
 use super::ENTRY_BYTES;
+use super::FilesView;
 use super::guest::wasi_parts;
-use crate::call::CallState;
 
 /// Reserves `bytes` of the call's scratch for what a WASI call is about to create or write;
 /// `false` (the call answers `ENOSPC` and writes nothing) if that would pass the limit. The
 /// running total only grows, so before refusing, the scratch is measured again (the guest may
 /// have removed files since).
-pub(super) async fn reserve(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn reserve<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     bytes: u64,
 ) -> wasmtime::Result<bool> {
     // Nothing new (an overwrite) is never refused, even if a measurement found more than the
     // limit (allocated blocks can exceed what was reserved).
-    if bytes == 0 || caller.data_mut().files.try_reserve(bytes) {
+    if bytes == 0 || caller.data_mut().files().try_reserve(bytes) {
         return Ok(true);
     }
     let used = scratch_usage(caller).await?;
-    let files = &mut caller.data_mut().files;
+    let files = caller.data_mut().files();
     files.scratch_used = used;
     Ok(files.try_reserve(bytes))
 }
 
 /// What the call's scratch holds now: the entries and bytes of its directories, and the files
 /// it removed but still has open (their blocks are freed only when they are closed).
-async fn scratch_usage(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<u64> {
-    let files = &caller.data().files;
+async fn scratch_usage<T: FilesView>(caller: &mut Caller<'_, T>) -> wasmtime::Result<u64> {
+    let files = caller.data_mut().files();
     let Some(dirs) = &files.dirs else {
         return Ok(0);
     };
@@ -44,8 +44,8 @@ async fn scratch_usage(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<u
     let opened: Vec<u32> = files.opened.iter().map(|&(fd, _)| fd).collect();
     let mut used = tokio::task::spawn_blocking(move || disk_usage(&tops)).await?;
     for fd in opened {
-        let (state, mut guest) = wasi_parts(caller)?;
-        if let Ok(stat) = state.wasi.fd_filestat_get(&mut guest, Fd::from(fd)).await
+        let (wasi, mut guest) = wasi_parts(caller)?;
+        if let Ok(stat) = wasi.fd_filestat_get(&mut guest, Fd::from(fd)).await
             && stat.filetype == Filetype::RegularFile
             && stat.nlink == 0
         {
@@ -94,17 +94,17 @@ pub(super) enum Write {
 
 /// Reserves what `write` adds to the call's scratch if `fd` is a regular file the guest
 /// opened (nothing for stdio, devices and directories); `false`: `ENOSPC`.
-pub(super) async fn room_to_write(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn room_to_write<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     fd: i32,
     write: Write,
 ) -> wasmtime::Result<bool> {
-    let Some(append) = caller.data().files.opened(fd as u32) else {
+    let Some(append) = caller.data_mut().files().opened(fd as u32) else {
         return Ok(true);
     };
     let fd = Fd::from(fd as u32);
-    let (state, mut guest) = wasi_parts(caller)?;
-    let size = match state.wasi.fd_filestat_get(&mut guest, fd).await {
+    let (wasi, mut guest) = wasi_parts(caller)?;
+    let size = match wasi.fd_filestat_get(&mut guest, fd).await {
         Ok(stat) if stat.filetype == Filetype::RegularFile => stat.size,
         // Not a file, or an error that wasmtime-wasi's own call will answer with.
         _ => return Ok(true),
@@ -114,7 +114,7 @@ pub(super) async fn room_to_write(
         Write::Size(new) => new,
         Write::AtCursor(len) | Write::At { len, .. } if append => size.saturating_add(len),
         Write::At { offset, len } => offset.saturating_add(len),
-        Write::AtCursor(len) => match state.wasi.fd_tell(&mut guest, fd) {
+        Write::AtCursor(len) => match wasi.fd_tell(&mut guest, fd) {
             Ok(position) => position.saturating_add(len),
             Err(_) => return Ok(true),
         },

@@ -3,8 +3,8 @@
 
 use wasmtime::Caller;
 
+use super::FilesView;
 use super::guest::{buffers, memory_of, store_u32, wasi_call};
-use crate::call::CallState;
 
 /// The most bytes one read of a device returns.
 const DEVICE_READ_MAX: usize = 1 << 20;
@@ -34,8 +34,8 @@ impl Device {
 }
 
 /// `fd_read`/`fd_pread` of a device: fills the buffers, stores the count at `out`.
-pub(super) fn device_read(
-    caller: &mut Caller<'_, CallState>,
+pub(super) fn device_read<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     device: Device,
     iovs: i32,
     count: i32,
@@ -69,8 +69,8 @@ pub(super) fn device_read(
 }
 
 /// `fd_write`/`fd_pwrite` of a device: everything is written.
-pub(super) fn device_write(
-    caller: &mut Caller<'_, CallState>,
+pub(super) fn device_write<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     iovs: i32,
     count: i32,
     out: i32,

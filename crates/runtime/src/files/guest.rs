@@ -2,11 +2,12 @@
 //! and calling wasmtime-wasi's own ABI functions with the call's current WASI context.
 
 use wasmtime::{AsContextMut, Caller, Extern};
+use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::types::Errno;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1 as _;
 use wiggle::GuestMemory;
 
-use crate::call::CallState;
+use super::FilesView;
 
 /// The most buffers one read or write may pass (Linux's `IOV_MAX`).
 const IOV_MAX: usize = 1024;
@@ -15,27 +16,28 @@ const IOV_MAX: usize = 1024;
 /// linker's glue would) with the guest's memory and the call's current WASI context.
 macro_rules! wasi_call {
     ($caller:expr, $func:ident($($arg:expr),* $(,)?) $(.$await:ident)?) => {{
-        let (state, mut guest) = $crate::files::wasi_parts($caller)?;
-        wasmtime_wasi::p1::wasi_snapshot_preview1::$func(&mut state.wasi, &mut guest $(, $arg)*)
+        let (wasi, mut guest) = $crate::files::wasi_parts($caller)?;
+        wasmtime_wasi::p1::wasi_snapshot_preview1::$func(wasi, &mut guest $(, $arg)*)
             $(.$await)?
     }};
 }
 pub(crate) use wasi_call;
 
-/// The call's state and the guest's memory, as wasmtime-wasi's functions take them.
-pub(crate) fn wasi_parts<'a>(
-    caller: &'a mut Caller<'_, CallState>,
-) -> wasmtime::Result<(&'a mut CallState, GuestMemory<'a>)> {
+/// The call's WASI context and the guest's memory, as wasmtime-wasi's functions take them.
+pub(crate) fn wasi_parts<'a, T: FilesView>(
+    caller: &'a mut Caller<'_, T>,
+) -> wasmtime::Result<(&'a mut WasiP1Ctx, GuestMemory<'a>)> {
     let fuel = caller.as_context_mut().hostcall_fuel();
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
         wasmtime::bail!("missing required memory export");
     };
     let (data, state) = memory.data_and_store_mut(caller);
-    state.wasi.set_hostcall_fuel(fuel);
-    Ok((state, GuestMemory::Unshared(data)))
+    let wasi = state.wasi();
+    wasi.set_hostcall_fuel(fuel);
+    Ok((wasi, GuestMemory::Unshared(data)))
 }
 
-pub(super) fn memory_of<'a>(caller: &'a mut Caller<'_, CallState>) -> Option<&'a mut [u8]> {
+pub(super) fn memory_of<'a, T: FilesView>(caller: &'a mut Caller<'_, T>) -> Option<&'a mut [u8]> {
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Some(memory.data_mut(caller)),
         _ => None,
@@ -65,8 +67,8 @@ pub(super) fn iovecs(memory: &[u8], iovs: i32, count: i32) -> Result<Vec<(usize,
         .ok_or(Errno::Fault)
 }
 
-pub(super) fn store_u32(
-    caller: &mut Caller<'_, CallState>,
+pub(super) fn store_u32<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     at: i32,
     value: u32,
 ) -> wasmtime::Result<i32> {
@@ -84,8 +86,8 @@ pub(super) fn store_u32(
 }
 
 /// The buffers of the guest's iovec array at `iovs` (`Err`: the errno to answer with).
-pub(super) fn buffers(
-    caller: &mut Caller<'_, CallState>,
+pub(super) fn buffers<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     iovs: i32,
     count: i32,
 ) -> wasmtime::Result<Result<Vec<(usize, usize)>, Errno>> {

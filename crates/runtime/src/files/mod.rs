@@ -89,6 +89,8 @@ mod shims;
 
 use std::path::PathBuf;
 
+use wasmtime_wasi::p1::WasiP1Ctx;
+
 use crate::CallLimits;
 use crate::capped_pipe::CappedPipe;
 use crate::guest_env;
@@ -112,6 +114,14 @@ const FDFLAG_NONBLOCK: i32 = 4;
 /// What a file, directory or link costs a call's scratch besides its bytes: a block, so that
 /// empty files cannot take the host's inodes for free either.
 const ENTRY_BYTES: u64 = 4096;
+
+/// Where a store's data keeps the files part: the projections it links through. The part owns
+/// the call's WASI context (built by [`CallFiles::wasi`], swapped for one with the preopens on
+/// first use) and links WASI preview 1 over it.
+pub(crate) trait FilesView: Send + 'static {
+    fn files(&mut self) -> &mut CallFiles;
+    fn wasi(&mut self) -> &mut WasiP1Ctx;
+}
 
 /// A call's files: how to build its WASI context, and (once the guest touched the filesystem)
 /// its scratch directories and what its descriptors 3–7 and device descriptors are.

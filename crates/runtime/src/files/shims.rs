@@ -5,6 +5,7 @@
 use wasmtime::{Caller, Linker};
 use wasmtime_wasi::p1::types::Errno;
 
+use super::FilesView;
 use super::cap::{Write, reserve, room_to_write};
 use super::devices::{Device, device_read, device_write};
 use super::guest::{iovecs, memory_of, read_u32, wasi_call};
@@ -14,29 +15,32 @@ use super::{
     ENTRY_BYTES, FDFLAG_APPEND, FDFLAG_NONBLOCK, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC,
     RIGHT_FD_READ, RIGHT_FD_WRITE,
 };
-use crate::call::CallState;
 
 const WASI: &str = "wasi_snapshot_preview1";
 
 /// Sets up the filesystem the first time the guest names a descriptor that would be one of
 /// its preopens.
-fn ensure_mounted(caller: &mut Caller<'_, CallState>, fd: i32) -> wasmtime::Result<()> {
+fn ensure_mounted<T: FilesView>(caller: &mut Caller<'_, T>, fd: i32) -> wasmtime::Result<()> {
     let state = caller.data_mut();
-    if state.files.dirs.is_some()
-        || !(ROOT_FD as i32..=state.files.shadow_fd() as i32).contains(&fd)
+    if state.files().dirs.is_some()
+        || !(ROOT_FD as i32..=state.files().shadow_fd() as i32).contains(&fd)
     {
         return Ok(());
     }
     let wasi = state
-        .files
+        .files()
         .mount()
         .map_err(|e| wasmtime::format_err!("cannot set up the call's filesystem: {e:#}"))?;
-    state.wasi = wasi;
+    *state.wasi() = wasi;
     Ok(())
 }
 
 /// The UTF-8 path at `ptr..ptr+len` in guest memory, as preopen-relative segments.
-fn guest_segments(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> Option<Vec<String>> {
+fn guest_segments<T: FilesView>(
+    caller: &mut Caller<'_, T>,
+    ptr: i32,
+    len: i32,
+) -> Option<Vec<String>> {
     let memory = memory_of(caller)?;
     let start = ptr as u32 as usize;
     let bytes = memory.get(start..start.checked_add(len as u32 as usize)?)?;
@@ -44,13 +48,13 @@ fn guest_segments(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> Opt
 }
 
 /// The segments of a path relative to the `faasm:` preopen, if `fd` is that preopen.
-fn faasm_segments(
-    caller: &mut Caller<'_, CallState>,
+fn faasm_segments<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     fd: i32,
     ptr: i32,
     len: i32,
 ) -> Option<Vec<String>> {
-    if !caller.data().files.is(fd as u32, FAASM_FD) {
+    if !caller.data_mut().files().is(fd as u32, FAASM_FD) {
         return None;
     }
     guest_segments(caller, ptr, len)
@@ -58,7 +62,7 @@ fn faasm_segments(
 
 /// The length of the first non-empty buffer of an iovec array: what one `fd_write` of
 /// wasmtime-wasi writes (0 if the array is bad; the write then fails).
-fn first_buffer_len(caller: &mut Caller<'_, CallState>, iovs: i32, count: i32) -> u64 {
+fn first_buffer_len<T: FilesView>(caller: &mut Caller<'_, T>, iovs: i32, count: i32) -> u64 {
     let Some(memory) = memory_of(caller) else {
         return 0;
     };
@@ -79,8 +83,8 @@ enum Transfer {
 /// is answered by [`super::devices`]; a write first reserves what it may add to the scratch
 /// (`ENOSPC` past the cap); then wasmtime-wasi's own function does the rest.
 #[allow(clippy::too_many_arguments)]
-async fn transfer(
-    caller: &mut Caller<'_, CallState>,
+async fn transfer<T: FilesView>(
+    caller: &mut Caller<'_, T>,
     way: Transfer,
     fd: i32,
     iovs: i32,
@@ -89,7 +93,7 @@ async fn transfer(
     out: i32,
 ) -> wasmtime::Result<i32> {
     ensure_mounted(caller, fd)?;
-    match (way, caller.data().files.device(fd as u32)) {
+    match (way, caller.data_mut().files().device(fd as u32)) {
         (Transfer::Read, Some(device)) => return device_read(caller, device, iovs, count, out),
         (Transfer::Write, Some(_)) => return device_write(caller, iovs, count, out),
         (Transfer::Read, None) => {}
@@ -117,9 +121,10 @@ async fn transfer(
     }
 }
 
-/// Shadows wasmtime-wasi's definitions of the functions above with the interposed ones.
-/// Call after `wasmtime_wasi::p1::add_to_linker_async`.
-pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+/// Links WASI preview 1: wasmtime-wasi's functions over the call's context, shadowed by the
+/// interposed ones.
+pub(crate) fn add_to_linker<T: FilesView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut T| state.wasi())?;
     linker.allow_shadowing(true);
     let result = add_shims(linker);
     linker.allow_shadowing(false);
@@ -136,7 +141,7 @@ macro_rules! mount_first {
         $linker.func_wrap_async(
             WASI,
             stringify!($name),
-            |mut caller: Caller<'_, CallState>, ($($arg,)*): ($($ty,)*)| {
+            |mut caller: Caller<'_, T>, ($($arg,)*): ($($ty,)*)| {
                 Box::new(async move {
                     $(ensure_mounted(&mut caller, $fd)?;)*
                     $(
@@ -153,7 +158,7 @@ macro_rules! mount_first {
         $linker.func_wrap(
             WASI,
             stringify!($name),
-            |mut caller: Caller<'_, CallState>, $($arg: $ty),*| -> wasmtime::Result<i32> {
+            |mut caller: Caller<'_, T>, $($arg: $ty),*| -> wasmtime::Result<i32> {
                 $(ensure_mounted(&mut caller, $fd)?;)*
                 wasi_call!(&mut caller, $name($($arg),*))
             },
@@ -161,7 +166,7 @@ macro_rules! mount_first {
     };
 }
 
-fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+fn add_shims<T: FilesView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     // A call starts without its filesystem; a snapshot of a Proto-Faaslet has wasi-libc's
     // table of preopens already filled in, so any of these may be the guest's first use.
     mount_first!(linker, async fd_advise(fd: i32, offset: i64, len: i64, advice: i32) fds(fd));
@@ -223,12 +228,12 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI,
         "fd_fdstat_set_flags",
-        |mut caller: Caller<'_, CallState>, fd: i32, flags: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, T>, fd: i32, flags: i32| -> wasmtime::Result<i32> {
             ensure_mounted(&mut caller, fd)?;
             let errno = wasi_call!(&mut caller, fd_fdstat_set_flags(fd, flags))?;
             if errno == 0 {
                 let append = flags & FDFLAG_APPEND != 0;
-                caller.data_mut().files.set_append(fd as u32, append);
+                caller.data_mut().files().set_append(fd as u32, append);
             }
             Ok(errno)
         },
@@ -236,7 +241,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "fd_filestat_set_size",
-        |mut caller: Caller<'_, CallState>, (fd, size): (i32, i64)| {
+        |mut caller: Caller<'_, T>, (fd, size): (i32, i64)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 if !room_to_write(&mut caller, fd, Write::Size(size as u64)).await? {
@@ -249,9 +254,9 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI,
         "fd_prestat_get",
-        |mut caller: Caller<'_, CallState>, fd: i32, out: i32| -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, T>, fd: i32, out: i32| -> wasmtime::Result<i32> {
             ensure_mounted(&mut caller, fd)?;
-            if caller.data().files.is_shadow(fd as u32) {
+            if caller.data_mut().files().is_shadow(fd as u32) {
                 return Ok(Errno::Badf as i32);
             }
             wasi_call!(&mut caller, fd_prestat_get(fd, out))
@@ -260,13 +265,9 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI,
         "fd_prestat_dir_name",
-        |mut caller: Caller<'_, CallState>,
-         fd: i32,
-         path: i32,
-         len: i32|
-         -> wasmtime::Result<i32> {
+        |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| -> wasmtime::Result<i32> {
             ensure_mounted(&mut caller, fd)?;
-            if caller.data().files.is_shadow(fd as u32) {
+            if caller.data_mut().files().is_shadow(fd as u32) {
                 return Ok(Errno::Badf as i32);
             }
             wasi_call!(&mut caller, fd_prestat_dir_name(fd, path, len))
@@ -275,7 +276,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "path_open",
-        |mut caller: Caller<'_, CallState>,
+        |mut caller: Caller<'_, T>,
          (fd, lookup, path, path_len, oflags, rights, inheriting, fdflags, out): (
             i32,
             i32,
@@ -292,10 +293,10 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 let (mut target, mut oflags, mut rights, mut fdflags) =
                     (fd, oflags, rights, fdflags);
                 let mut device = None;
-                let files = &caller.data().files;
+                let files = caller.data_mut().files();
                 if files.is(fd as u32, FAASM_FD) {
                     if let Some(segments) = guest_segments(&mut caller, path, path_len) {
-                        let files = &caller.data().files;
+                        let files = caller.data_mut().files();
                         match files.faasm_open(&segments, oflags, rights) {
                             Ok(FaasmOpen::Shared) => {}
                             Ok(FaasmOpen::Own) => target = files.shadow_fd() as i32,
@@ -304,7 +305,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                                 if !reserve(&mut caller, bytes).await? {
                                     return Ok(Errno::Nospc as i32);
                                 }
-                                let files = &mut caller.data_mut().files;
+                                let files = caller.data_mut().files();
                                 if let Err(e) = files.make_own(&segments, copy) {
                                     return Ok(io_errno(e) as i32);
                                 }
@@ -339,7 +340,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                     let opened = memory_of(&mut caller)
                         .and_then(|memory| read_u32(memory, out as u32 as usize));
                     if let Some(opened) = opened {
-                        let files = &mut caller.data_mut().files;
+                        let files = caller.data_mut().files();
                         files.forget(opened);
                         match device {
                             Some(device) => files.devices.push((opened, device)),
@@ -354,15 +355,15 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "path_filestat_get",
-        |mut caller: Caller<'_, CallState>,
+        |mut caller: Caller<'_, T>,
          (fd, lookup, path, path_len, out): (i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let mut target = fd;
-                if caller.data().files.shadow_used
+                if caller.data_mut().files().shadow_used
                     && let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
                 {
-                    target = caller.data().files.faasm_stat(&segments) as i32;
+                    target = caller.data_mut().files().faasm_stat(&segments) as i32;
                 }
                 wasi_call!(
                     &mut caller,
@@ -374,7 +375,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "path_create_directory",
-        |mut caller: Caller<'_, CallState>, (fd, path, path_len): (i32, i32, i32)| {
+        |mut caller: Caller<'_, T>, (fd, path, path_len): (i32, i32, i32)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let mut target = fd;
@@ -382,9 +383,9 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                 let mut own = None;
                 if let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
                     && !segments.is_empty()
-                    && caller.data().files.shadow
+                    && caller.data_mut().files().shadow
                 {
-                    let files = &caller.data().files;
+                    let files = caller.data_mut().files();
                     if kind(&files.shared, &segments) != Kind::Missing
                         || files.shadow_kind(&segments) != Kind::Missing
                     {
@@ -393,14 +394,14 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
                     own = Some(segments);
                 }
                 let bytes = match &own {
-                    Some(segments) => caller.data().files.own_bytes(segments, false),
+                    Some(segments) => caller.data_mut().files().own_bytes(segments, false),
                     None => ENTRY_BYTES,
                 };
                 if !reserve(&mut caller, bytes).await? {
                     return Ok(Errno::Nospc as i32);
                 }
                 if let Some(segments) = own {
-                    let files = &mut caller.data_mut().files;
+                    let files = caller.data_mut().files();
                     if let Err(e) = files.shadow_parents(&segments) {
                         return Ok(io_errno(e) as i32);
                     }
@@ -421,16 +422,16 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         linker.func_wrap_async(
             WASI,
             name,
-            move |mut caller: Caller<'_, CallState>, (fd, path, path_len): (i32, i32, i32)| {
+            move |mut caller: Caller<'_, T>, (fd, path, path_len): (i32, i32, i32)| {
                 Box::new(async move {
                     ensure_mounted(&mut caller, fd)?;
                     let mut target = fd;
                     // Only the call's own entries can be removed; the shared ones are refused
                     // by the read-only preopen.
-                    if caller.data().files.shadow_used
+                    if caller.data_mut().files().shadow_used
                         && let Some(segments) = faasm_segments(&mut caller, fd, path, path_len)
                     {
-                        let files = &caller.data().files;
+                        let files = caller.data_mut().files();
                         let own = match files.shadow_kind(&segments) {
                             Kind::Missing => false,
                             Kind::Dir => {
@@ -458,8 +459,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         linker.func_wrap_async(
             WASI,
             name,
-            move |mut caller: Caller<'_, CallState>,
-                  (fd, iovs, count, out): (i32, i32, i32, i32)| {
+            move |mut caller: Caller<'_, T>, (fd, iovs, count, out): (i32, i32, i32, i32)| {
                 Box::new(
                     async move { transfer(&mut caller, way, fd, iovs, count, None, out).await },
                 )
@@ -470,7 +470,7 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         linker.func_wrap_async(
             WASI,
             name,
-            move |mut caller: Caller<'_, CallState>,
+            move |mut caller: Caller<'_, T>,
                   (fd, iovs, count, offset, out): (i32, i32, i32, i64, i32)| {
                 Box::new(async move {
                     transfer(&mut caller, way, fd, iovs, count, Some(offset), out).await
@@ -481,12 +481,12 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "fd_close",
-        |mut caller: Caller<'_, CallState>, (fd,): (i32,)| {
+        |mut caller: Caller<'_, T>, (fd,): (i32,)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, fd)?;
                 let errno = wasi_call!(&mut caller, fd_close(fd).await)?;
                 if errno == 0 {
-                    caller.data_mut().files.forget(fd as u32);
+                    caller.data_mut().files().forget(fd as u32);
                 }
                 Ok(errno)
             })
@@ -495,13 +495,13 @@ fn add_shims(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         WASI,
         "fd_renumber",
-        |mut caller: Caller<'_, CallState>, (from, to): (i32, i32)| {
+        |mut caller: Caller<'_, T>, (from, to): (i32, i32)| {
             Box::new(async move {
                 ensure_mounted(&mut caller, from)?;
                 ensure_mounted(&mut caller, to)?;
                 let errno = wasi_call!(&mut caller, fd_renumber(from, to).await)?;
                 if errno == 0 {
-                    caller.data_mut().files.renumbered(from as u32, to as u32);
+                    caller.data_mut().files().renumbered(from as u32, to as u32);
                 }
                 Ok(errno)
             })

@@ -9,20 +9,21 @@
 
 use wasmtime::{Caller, Linker};
 
-use crate::call::CallState;
-use crate::files::wasi_call;
+use super::chain::ChainView;
+use crate::files::{FilesView, wasi_call};
 
 /// Shadows wasmtime-wasi's `poll_oneoff`. Call after `wasmtime_wasi::p1::add_to_linker_async`.
-pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(super) fn add_to_linker<T: ChainView + FilesView>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let result = linker
         .func_wrap_async(
             "wasi_snapshot_preview1",
             "poll_oneoff",
-            |mut caller: Caller<'_, CallState>,
-             (subs, events, count, out): (i32, i32, i32, i32)| {
+            |mut caller: Caller<'_, T>, (subs, events, count, out): (i32, i32, i32, i32)| {
                 Box::new(async move {
-                    let host = caller.data().host.clone();
+                    let host = caller.data_mut().chaining().host().cloned();
                     let poll = async {
                         wasi_call!(&mut caller, poll_oneoff(subs, events, count, out).await)
                     };

@@ -5,16 +5,19 @@
 use wasmtime::{Caller, Linker, WasmBacktrace};
 
 use super::MODULE;
-use crate::call::CallState;
 
-pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    linker.func_wrap(MODULE, "__faasm_backtrace", backtrace)?;
-    linker.func_wrap(MODULE, "__faasm_host_interface_test", host_interface_test)?;
+pub(super) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.func_wrap(MODULE, "__faasm_backtrace", backtrace::<T>)?;
+    linker.func_wrap(
+        MODULE,
+        "__faasm_host_interface_test",
+        host_interface_test::<T>,
+    )?;
     Ok(())
 }
 
 /// Logs up to `depth` frames of the guest's stack (all of them if `depth <= 0`).
-fn backtrace(caller: Caller<'_, CallState>, depth: i32) {
+fn backtrace<T>(caller: Caller<'_, T>, depth: i32) {
     let trace = WasmBacktrace::capture(&caller);
     let frames = trace.frames();
     let shown = usize::try_from(depth)
@@ -32,7 +35,7 @@ fn backtrace(caller: Caller<'_, CallState>, depth: i32) {
     tracing::info!(frames = %lines.join(" <- "), "guest backtrace");
 }
 
-fn host_interface_test(_: Caller<'_, CallState>, test: i32) -> wasmtime::Result<()> {
+fn host_interface_test<T>(_: Caller<'_, T>, test: i32) -> wasmtime::Result<()> {
     match test {
         1 => wasmtime::bail!("host interface test 1: an error raised inside a host call"),
         other => wasmtime::bail!("unknown host interface test {other}"),

@@ -7,7 +7,6 @@
 use wasmtime::{FuncType, Linker, ValType};
 
 use super::MODULE;
-use crate::call::CallState;
 
 /// (name, number of i32 parameters, number of i32 results)
 const RUNNER_IMPORTS: &[(&str, usize, usize)] = &[
@@ -17,7 +16,7 @@ const RUNNER_IMPORTS: &[(&str, usize, usize)] = &[
     ("__faasm_chain_py", 3, 1),
 ];
 
-pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(super) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     for &(name, params, results) in RUNNER_IMPORTS {
         let ty = FuncType::new(
             linker.engine(),

@@ -5,10 +5,8 @@ use std::ops::Range;
 
 use wasmtime::{Caller, Extern, Memory};
 
-use crate::call::CallState;
-
 /// The guest's exported memory.
-pub(crate) fn exported(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<Memory> {
+pub(crate) fn exported<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
         _ => wasmtime::bail!("guest exports no linear memory named `memory`"),

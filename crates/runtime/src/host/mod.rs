@@ -1,28 +1,34 @@
 //! The imports a Faasm function may use: WASI preview 1 and the `env.__faasm_*` calls of
-//! SPEC §4, and MPI's `faasm_mpi.MPI_*` (SPEC §9). Each concern has its own module; [`linker`] puts them together once per engine.
+//! SPEC §4, and MPI's `faasm_mpi.MPI_*` (SPEC §9). Each concern has its own module, which
+//! owns its per-call context and links itself through a projection to it; [`linker`] puts them
+//! together once per engine.
 
-mod chain;
+pub(crate) mod chain;
 mod clock;
 mod debug;
 mod faasm_python_runner;
-mod io;
+pub(crate) mod io;
 pub(crate) mod memory;
 pub(crate) mod mpi;
 pub(crate) mod state;
 
-pub(crate) use chain::awaited_return_value;
-
 use wasmtime::{Engine, Linker};
 
-use crate::call::CallState;
+use crate::files;
+use io::IoView;
+use mpi::MpiView;
+use state::StateView;
 
 /// The import module of every Faasm host call.
 const MODULE: &str = "env";
 
-pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+/// Every part linked over a store whose data holds their contexts (each part's `*View`
+/// trait is its projection: the parts never see the type that composes them).
+pub(crate) fn linker<T: IoView + StateView + MpiView>(
+    engine: &Engine,
+) -> wasmtime::Result<Linker<T>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut CallState| &mut state.wasi)?;
-    crate::files::add_to_linker(&mut linker)?;
+    files::add_to_linker(&mut linker)?;
     clock::add_to_linker(&mut linker)?;
     io::add_to_linker(&mut linker)?;
     debug::add_to_linker(&mut linker)?;

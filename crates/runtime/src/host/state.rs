@@ -19,14 +19,17 @@ use faasm_state::{Access, KeyValue, LocalTier, WriteLock};
 use tokio::sync::OwnedRwLockReadGuard;
 use wasmtime::{AsContextMut, Caller, Instance, Linker, Store};
 
+use super::chain::ChainView;
 use super::{MODULE, memory};
-use crate::call::CallState;
+use crate::files::FilesView;
 
 const PAGE: usize = 64 << 10;
 
 /// What one call holds of the state: the locks it took and the values it mapped.
 pub(crate) struct StateSession {
     tier: Arc<LocalTier>,
+    /// The user whose keys the call reads and writes.
+    user: String,
     locks: HashMap<StateKey, Held>,
     mappings: HashMap<StateKey, Mapping>,
 }
@@ -49,10 +52,17 @@ struct Mapping {
     version: Option<u64>,
 }
 
+/// Where a store's data keeps its [`StateSession`]: the projection this part links through.
+/// State waits without a worker ([`ChainView`]) and reads files (`write_state_from_file`).
+pub(crate) trait StateView: ChainView + FilesView {
+    fn state(&mut self) -> &mut StateSession;
+}
+
 impl StateSession {
-    pub(crate) fn new(tier: Arc<LocalTier>) -> Self {
+    pub(crate) fn new(tier: Arc<LocalTier>, user: String) -> Self {
         Self {
             tier,
+            user,
             locks: HashMap::new(),
             mappings: HashMap::new(),
         }
@@ -61,33 +71,32 @@ impl StateSession {
 
 /// After the guest returned: writes back what it changed through state pointers, then gives
 /// back the locks it still holds (the store's drop would too, but a lease is released now).
-pub(crate) async fn end_call(store: &mut Store<CallState>, instance: &Instance) {
+pub(crate) async fn end_call<T: StateView>(store: &mut Store<T>, instance: &Instance) {
     if let Some(memory) = instance.get_memory(store.as_context_mut(), "memory") {
         let (data, call) = memory.data_and_store_mut(store.as_context_mut());
-        let user = call.user.clone();
-        let session = &mut call.state;
+        let session = call.state();
         for (key, mapping) in &mut session.mappings {
             let changes = mapping.changes(data);
             if !changes.is_empty() {
-                let value = session.tier.value(&user, key);
+                let value = session.tier.value(&session.user, key);
                 if let Err(err) = value.access().await.write_changes(&changes, false) {
                     tracing::warn!("writing back state through a pointer: {err}");
                 }
             }
         }
     }
-    for (_, held) in store.data_mut().state.locks.drain() {
+    for (_, held) in store.data_mut().state().locks.drain() {
         if let Held::Write(lock) = held {
             lock.release().await;
         }
     }
 }
 
-pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(super) fn add_to_linker<T: StateView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         MODULE,
         "__faasm_read_state",
-        |mut c: Caller<'_, CallState>, (key, buf, len): (u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, buf, len): (u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -104,7 +113,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_read_state_ptr",
-        |mut c: Caller<'_, CallState>, (key, total): (u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total): (u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -118,7 +127,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_read_state_offset",
-        |mut c: Caller<'_, CallState>, (key, total, off, buf, len): (u32, u32, u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total, off, buf, len): (u32, u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -135,7 +144,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_read_state_offset_ptr",
-        |mut c: Caller<'_, CallState>, (key, total, off, len): (u32, u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total, off, len): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -152,7 +161,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_write_state",
-        |mut c: Caller<'_, CallState>, (key, data, len): (u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, data, len): (u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let data = read_guest(&mut c, data, len)?;
@@ -166,14 +175,14 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_write_state_from_file",
-        |mut c: Caller<'_, CallState>, (key, path): (u32, u32)| {
+        |mut c: Caller<'_, T>, (key, path): (u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let path = {
                     let memory = memory::exported(&mut c)?;
                     memory::c_str(memory.data(&c), path)?.to_owned()
                 };
-                let data = c.data().files.read_file(&path).map_err(|e| {
+                let data = c.data_mut().files().read_file(&path).map_err(|e| {
                     wasmtime::format_err!("write_state_from_file: cannot read {path:?}: {e}")
                 })?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -186,7 +195,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_write_state_offset",
-        |mut c: Caller<'_, CallState>, (key, total, off, data, len): (u32, u32, u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total, off, data, len): (u32, u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let data = read_guest(&mut c, data, len)?;
@@ -201,21 +210,21 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_flag_state_dirty",
-        |mut c: Caller<'_, CallState>, (key, total): (u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total): (u32, u32)| {
             Box::new(async move { flag_dirty(&mut c, key, total, 0, total).await })
         },
     )?;
     linker.func_wrap_async(
         MODULE,
         "__faasm_flag_state_offset_dirty",
-        |mut c: Caller<'_, CallState>, (key, total, off, len): (u32, u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, total, off, len): (u32, u32, u32, u32)| {
             Box::new(async move { flag_dirty(&mut c, key, total, off, len).await })
         },
     )?;
     linker.func_wrap_async(
         MODULE,
         "__faasm_push_state",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -226,7 +235,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_push_state_partial",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let mut v = sync_in(&mut c, &key, &value).await?;
@@ -237,7 +246,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_push_state_partial_mask",
-        |mut c: Caller<'_, CallState>, (key, mask_key): (u32, u32)| {
+        |mut c: Caller<'_, T>, (key, mask_key): (u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let (mask_key, mask_value) = open(&mut c, mask_key)?;
@@ -257,7 +266,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_pull_state",
-        |mut c: Caller<'_, CallState>, (key, len): (u32, u32)| {
+        |mut c: Caller<'_, T>, (key, len): (u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 // The guest's unflagged pointer writes are overwritten, as in Faasm.
@@ -271,7 +280,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_append_state",
-        |mut c: Caller<'_, CallState>, (key, data, len): (u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, data, len): (u32, u32, u32)| {
             Box::new(async move {
                 let (_, value) = open(&mut c, key)?;
                 let data = read_guest(&mut c, data, len)?;
@@ -282,7 +291,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_read_appended_state",
-        |mut c: Caller<'_, CallState>, (key, buf, len, n): (u32, u32, u32, u32)| {
+        |mut c: Caller<'_, T>, (key, buf, len, n): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 let elements = value.read_appended(n as usize).await?;
@@ -308,7 +317,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_clear_appended_state",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (_, value) = open(&mut c, key)?;
                 Ok(value.clear_appended().await?)
@@ -318,7 +327,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_lock_state_read",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 lock_read(&mut c, &key, &value).await
@@ -328,7 +337,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_unlock_state_read",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, _) = open(&mut c, key)?;
                 unlock_read(&mut c, &key)
@@ -338,7 +347,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_lock_state_write",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 lock_write(&mut c, &key, &value).await
@@ -348,7 +357,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     linker.func_wrap_async(
         MODULE,
         "__faasm_unlock_state_write",
-        |mut c: Caller<'_, CallState>, (key,): (u32,)| {
+        |mut c: Caller<'_, T>, (key,): (u32,)| {
             Box::new(async move {
                 let (key, value) = open(&mut c, key)?;
                 unlock_write(&mut c, &key, &value).await
@@ -360,33 +369,35 @@ pub(super) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
 
 /// Takes a read lock of `key` (read locks nest within a call), without holding a worker while
 /// it waits.
-pub(crate) async fn lock_read(
-    c: &mut Caller<'_, CallState>,
+pub(crate) async fn lock_read<T: StateView>(
+    c: &mut Caller<'_, T>,
     key: &StateKey,
     value: &Arc<KeyValue>,
 ) -> wasmtime::Result<()> {
-    match c.data_mut().state.locks.get_mut(key) {
+    match c.data_mut().state().locks.get_mut(key) {
         Some(Held::Read { depth, .. }) => *depth += 1,
         Some(Held::Write(_)) => wasmtime::bail!(
             "lock_state_read: this call already holds the write lock of state key {}",
             show(key)
         ),
         None => {
-            let host = c.data().host.clone();
-            let guard = crate::chain::idle(host.as_ref(), value.lock_read()).await;
+            let guard = c.data_mut().chaining().idle(value.lock_read()).await;
             let held = Held::Read {
                 _guard: guard,
                 depth: 1,
             };
-            c.data_mut().state.locks.insert(key.clone(), held);
+            c.data_mut().state().locks.insert(key.clone(), held);
         }
     }
     let v = sync_in(c, key, value).await?;
     refresh(c, key, &v)
 }
 
-pub(crate) fn unlock_read(c: &mut Caller<'_, CallState>, key: &StateKey) -> wasmtime::Result<()> {
-    let locks = &mut c.data_mut().state.locks;
+pub(crate) fn unlock_read<T: StateView>(
+    c: &mut Caller<'_, T>,
+    key: &StateKey,
+) -> wasmtime::Result<()> {
+    let locks = &mut c.data_mut().state().locks;
     match locks.get_mut(key) {
         Some(Held::Read { depth, .. }) if *depth > 1 => *depth -= 1,
         Some(Held::Read { .. }) => {
@@ -402,33 +413,32 @@ pub(crate) fn unlock_read(c: &mut Caller<'_, CallState>, key: &StateKey) -> wasm
 
 /// Takes the write lock of `key` (across hosts with Redis), without holding a worker while it
 /// waits.
-pub(crate) async fn lock_write(
-    c: &mut Caller<'_, CallState>,
+pub(crate) async fn lock_write<T: StateView>(
+    c: &mut Caller<'_, T>,
     key: &StateKey,
     value: &Arc<KeyValue>,
 ) -> wasmtime::Result<()> {
-    if c.data().state.locks.contains_key(key) {
+    if c.data_mut().state().locks.contains_key(key) {
         wasmtime::bail!(
             "lock_state_write: this call already holds a lock of state key {}",
             show(key)
         );
     }
-    let host = c.data().host.clone();
-    let lock = crate::chain::idle(host.as_ref(), value.lock_write()).await?;
+    let lock = c.data_mut().chaining().idle(value.lock_write()).await?;
     c.data_mut()
-        .state
+        .state()
         .locks
         .insert(key.clone(), Held::Write(lock));
     let v = sync_in(c, key, value).await?;
     refresh(c, key, &v)
 }
 
-pub(crate) async fn unlock_write(
-    c: &mut Caller<'_, CallState>,
+pub(crate) async fn unlock_write<T: StateView>(
+    c: &mut Caller<'_, T>,
     key: &StateKey,
     value: &Arc<KeyValue>,
 ) -> wasmtime::Result<()> {
-    let Some(Held::Write(_)) = c.data().state.locks.get(key) else {
+    let Some(Held::Write(_)) = c.data_mut().state().locks.get(key) else {
         wasmtime::bail!(
             "unlock_state_write: this call holds no write lock of state key {}",
             show(key)
@@ -436,20 +446,23 @@ pub(crate) async fn unlock_write(
     };
     // Pointer writes reach the local copy before others may read it.
     drop(sync_in(c, key, value).await?);
-    if let Some(Held::Write(lock)) = c.data_mut().state.locks.remove(key) {
+    if let Some(Held::Write(lock)) = c.data_mut().state().locks.remove(key) {
         lock.release().await;
     }
     Ok(())
 }
 
 /// This host's copy of the calling user's `key`.
-pub(crate) fn value(c: &Caller<'_, CallState>, key: &StateKey) -> Arc<KeyValue> {
-    let call = c.data();
-    call.state.tier.value(&call.user, key)
+pub(crate) fn value<T: StateView>(c: &mut Caller<'_, T>, key: &StateKey) -> Arc<KeyValue> {
+    let session = c.data_mut().state();
+    session.tier.value(&session.user, key)
 }
 
 /// The key at `ptr` (a NUL-terminated string) and this host's copy of it.
-fn open(c: &mut Caller<'_, CallState>, ptr: u32) -> wasmtime::Result<(StateKey, Arc<KeyValue>)> {
+fn open<T: StateView>(
+    c: &mut Caller<'_, T>,
+    ptr: u32,
+) -> wasmtime::Result<(StateKey, Arc<KeyValue>)> {
     let memory = memory::exported(c)?;
     let data = memory.data(&*c);
     let tail = data.get(ptr as usize..).unwrap_or_default();
@@ -462,16 +475,16 @@ fn open(c: &mut Caller<'_, CallState>, ptr: u32) -> wasmtime::Result<(StateKey, 
 }
 
 /// Takes hold of `value`'s copy, first writing back what the guest changed through its mapping.
-async fn sync_in<'v>(
-    c: &mut Caller<'_, CallState>,
+async fn sync_in<'v, T: StateView>(
+    c: &mut Caller<'_, T>,
     key: &StateKey,
     value: &'v KeyValue,
 ) -> wasmtime::Result<Access<'v>> {
-    let changes = match c.data().state.mappings.contains_key(key) {
+    let changes = match c.data_mut().state().mappings.contains_key(key) {
         true => {
             let memory = memory::exported(c)?;
             let (data, call) = memory.data_and_store_mut(&mut *c);
-            call.state.mappings.get_mut(key).unwrap().changes(data)
+            call.state().mappings.get_mut(key).unwrap().changes(data)
         }
         false => Vec::new(),
     };
@@ -481,13 +494,17 @@ async fn sync_in<'v>(
 }
 
 /// Copies the local value into the guest's mapping of it, if it has one.
-fn refresh(c: &mut Caller<'_, CallState>, key: &StateKey, v: &Access<'_>) -> wasmtime::Result<()> {
-    if !c.data().state.mappings.contains_key(key) {
+fn refresh<T: StateView>(
+    c: &mut Caller<'_, T>,
+    key: &StateKey,
+    v: &Access<'_>,
+) -> wasmtime::Result<()> {
+    if !c.data_mut().state().mappings.contains_key(key) {
         return Ok(());
     }
     let memory = memory::exported(c)?;
     let (data, call) = memory.data_and_store_mut(&mut *c);
-    let mapping = call.state.mappings.get_mut(key).unwrap();
+    let mapping = call.state().mappings.get_mut(key).unwrap();
     if mapping.version == Some(v.version()) {
         return Ok(());
     }
@@ -501,8 +518,12 @@ fn refresh(c: &mut Caller<'_, CallState>, key: &StateKey, v: &Access<'_>) -> was
 
 /// The guest address of a mapping of `key` at least `total` bytes long, made if needed by
 /// growing the guest's memory.
-fn map(c: &mut Caller<'_, CallState>, key: &StateKey, total: usize) -> wasmtime::Result<usize> {
-    if let Some(mapping) = c.data().state.mappings.get(key)
+fn map<T: StateView>(
+    c: &mut Caller<'_, T>,
+    key: &StateKey,
+    total: usize,
+) -> wasmtime::Result<usize> {
+    if let Some(mapping) = c.data_mut().state().mappings.get(key)
         && mapping.snapshot.len() >= total
     {
         return Ok(mapping.ptr);
@@ -517,13 +538,13 @@ fn map(c: &mut Caller<'_, CallState>, key: &StateKey, total: usize) -> wasmtime:
         version: None,
     };
     // A smaller earlier mapping was written back by `sync_in`; the guest keeps its memory.
-    c.data_mut().state.mappings.insert(key.clone(), mapping);
+    c.data_mut().state().mappings.insert(key.clone(), mapping);
     Ok(ptr)
 }
 
 /// Marks `[off, off + len)` of the value dirty, taking the guest's bytes there if it mapped it.
-async fn flag_dirty(
-    c: &mut Caller<'_, CallState>,
+async fn flag_dirty<T: StateView>(
+    c: &mut Caller<'_, T>,
     key: u32,
     total: u32,
     off: u32,
@@ -531,11 +552,11 @@ async fn flag_dirty(
 ) -> wasmtime::Result<()> {
     let (key, value) = open(c, key)?;
     let range = faasm_state::check_range(total as usize, off as usize, len as usize)?;
-    let flagged = match c.data().state.mappings.contains_key(&key) {
+    let flagged = match c.data_mut().state().mappings.contains_key(&key) {
         true => {
             let memory = memory::exported(c)?;
             let (data, call) = memory.data_and_store_mut(&mut *c);
-            let mapping = call.state.mappings.get_mut(&key).unwrap();
+            let mapping = call.state().mappings.get_mut(&key).unwrap();
             mapping.take(data, range.clone())
         }
         false => None,
@@ -590,13 +611,21 @@ impl Mapping {
     }
 }
 
-fn read_guest(c: &mut Caller<'_, CallState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
+fn read_guest<T: StateView>(
+    c: &mut Caller<'_, T>,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<Vec<u8>> {
     let memory = memory::exported(c)?;
     let data = memory.data(&*c);
     Ok(data[memory::range(data, ptr, len)?].to_vec())
 }
 
-fn write_guest(c: &mut Caller<'_, CallState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
+fn write_guest<T: StateView>(
+    c: &mut Caller<'_, T>,
+    ptr: u32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
     let memory = memory::exported(c)?;
     let data = memory.data_mut(&mut *c);
     let len = u32::try_from(bytes.len())?;

@@ -21,9 +21,9 @@ use faasm_api::StateKey;
 use faasm_state::check_range;
 use wasmtime::{Caller, Linker};
 
-use super::{Phase, RunnerResult};
-use crate::call::CallState;
-use crate::chain::{CallHandle, CallHost, ChainTarget, Entry};
+use crate::chain::{CallHandle, ChainTarget, Entry};
+use crate::host::io::IoView;
+use crate::host::state::StateView;
 use crate::host::{self, memory};
 
 /// The operation codes; `pyfaasm/_door.py` has the same table.
@@ -53,16 +53,66 @@ mod op {
     pub const CALL_OUTPUT: u8 = 42;
 }
 
+/// What a Python instance is doing, which decides what the door answers.
+pub(crate) enum Phase {
+    /// The interpreter is being initialised (the base snapshot).
+    Base,
+    /// A function's module is being imported (its snapshot, at upload).
+    Load { filename: String, source: Bytes },
+    /// A call: run `entry` (empty: `faasm_main`) with `sys.argv` ending in `argv`.
+    Call { entry: String, argv: Vec<String> },
+}
+
+/// A Python instance's side of the door.
+pub(crate) struct PythonCall {
+    pub(super) phase: Phase,
+    /// How the runner said the stage or call ended.
+    pub(super) result: Option<RunnerResult>,
+}
+
+impl PythonCall {
+    pub(crate) fn call(entry: &Entry, cmdline: Vec<String>) -> Self {
+        let entry = match entry {
+            Entry::Python(name) => name.to_string(),
+            Entry::Main | Entry::Table(_) => String::new(),
+        };
+        Self::new(Phase::Call {
+            entry,
+            argv: cmdline,
+        })
+    }
+
+    pub(super) fn new(phase: Phase) -> Self {
+        Self {
+            phase,
+            result: None,
+        }
+    }
+}
+
+pub(crate) struct RunnerResult {
+    pub return_value: i32,
+    /// A one-line description of the exception that ended it, if one did.
+    pub error: Option<String>,
+}
+
+/// Where a store's data keeps its [`PythonCall`] (`None` outside the interpreter): the
+/// projection the door links through. The door serves input and output, chaining and state
+/// with those parts' own functions.
+pub(crate) trait PythonView: IoView + StateView {
+    fn python(&mut self) -> Option<&mut PythonCall>;
+}
+
 const OK: u8 = 0;
 const ERROR: u8 = 1;
 /// `host.call`'s answer when the reply could not be delivered (the guest raises `OSError`).
 const FAULT: i32 = -2;
 
-pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: PythonView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "host",
         "call",
-        |mut caller: Caller<'_, CallState>, (ptr, len, out_ptr, out_len): (u32, u32, u32, u32)| {
+        |mut caller: Caller<'_, T>, (ptr, len, out_ptr, out_len): (u32, u32, u32, u32)| {
             Box::new(async move {
                 let request = {
                     let memory = memory::exported(&mut caller)?;
@@ -84,8 +134,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
 }
 
 /// Copies `reply` into memory from the guest's `host_alloc` and stores its address and length.
-async fn deliver(
-    caller: &mut Caller<'_, CallState>,
+async fn deliver<T: PythonView>(
+    caller: &mut Caller<'_, T>,
     reply: &[u8],
     out_ptr: u32,
     out_len: u32,
@@ -164,7 +214,7 @@ fn list_reply(items: &[Bytes]) -> Vec<u8> {
     reply
 }
 
-async fn serve(c: &mut Caller<'_, CallState>, request: &[u8]) -> wasmtime::Result<Vec<u8>> {
+async fn serve<T: PythonView>(c: &mut Caller<'_, T>, request: &[u8]) -> wasmtime::Result<Vec<u8>> {
     let (&code, args) = request
         .split_first()
         .ok_or_else(|| wasmtime::format_err!("malformed request: empty"))?;
@@ -190,7 +240,7 @@ async fn serve(c: &mut Caller<'_, CallState>, request: &[u8]) -> wasmtime::Resul
         op::RUNNER_RESULT => {
             let return_value = i32::try_from(args.int()?)?;
             let error = args.text()?;
-            let python = c.data_mut().python.as_mut().expect("a Python call");
+            let python = c.data_mut().python().expect("a Python call");
             python.result = Some(RunnerResult {
                 return_value,
                 error: (!error.is_empty()).then(|| error.to_owned()),
@@ -220,47 +270,35 @@ impl Args<'_> {
     }
 }
 
-fn phase<'a>(c: &'a Caller<'_, CallState>) -> Option<&'a Phase> {
-    c.data().python.as_ref().map(|python| &python.phase)
+fn phase<'a, T: PythonView>(c: &'a mut Caller<'_, T>) -> Option<&'a Phase> {
+    c.data_mut().python().map(|python| &python.phase)
 }
 
 /// The operations of SPEC §10 (and the rest of the C ABI's state calls).
-async fn serve_call(
-    c: &mut Caller<'_, CallState>,
+async fn serve_call<T: PythonView>(
+    c: &mut Caller<'_, T>,
     code: u8,
     mut args: Args<'_>,
 ) -> wasmtime::Result<Vec<u8>> {
     let reply = match code {
-        op::INPUT => c.data().input.to_vec(),
+        op::INPUT => c.data_mut().io().input().to_vec(),
         op::OUTPUT => {
-            let output = args.bytes()?;
-            let limit = c.data().output_limit;
-            if output.len() > limit {
-                wasmtime::bail!(
-                    "output of {} bytes exceeds the limit of {limit} bytes",
-                    output.len()
-                );
-            }
-            c.data_mut().output = Bytes::copy_from_slice(output);
+            c.data_mut().io().set_output(args.bytes()?)?;
             Vec::new()
         }
         op::CHAIN => {
             let entry = args.text()?;
             let input = Bytes::copy_from_slice(args.bytes()?);
             let target = ChainTarget::SameModule(Entry::Python(Arc::from(entry)));
-            let handle = call_host(c)?.chain(target, input).await;
-            int_reply(handle.map_err(wasmtime::Error::msg)?.into())
+            int_reply(host::chain::start(c, target, input).await?.into())
         }
         op::AWAIT_CALL => {
             let handle = CallHandle::try_from(args.int()?)?;
-            let result = call_host(c)?.await_call(handle).await;
-            let result = result.map_err(wasmtime::Error::msg)?;
-            int_reply(host::awaited_return_value(&result).into())
+            int_reply(host::chain::await_call(c, handle).await?.into())
         }
         op::CALL_OUTPUT => {
             let handle = CallHandle::try_from(args.int()?)?;
-            let result = call_host(c)?.finished_call(handle);
-            result.map_err(wasmtime::Error::msg)?.output.to_vec()
+            host::chain::finished(c, handle)?.output.to_vec()
         }
         _ => return serve_state(c, code, args).await,
     };
@@ -268,16 +306,9 @@ async fn serve_call(
     Ok(reply)
 }
 
-fn call_host(c: &Caller<'_, CallState>) -> wasmtime::Result<Arc<dyn CallHost>> {
-    c.data()
-        .host
-        .clone()
-        .ok_or_else(|| wasmtime::format_err!("chaining is not available to this call"))
-}
-
 /// State (SPEC §8) over this host's local tier, as the C imports do it.
-async fn serve_state(
-    c: &mut Caller<'_, CallState>,
+async fn serve_state<T: PythonView>(
+    c: &mut Caller<'_, T>,
     code: u8,
     mut args: Args<'_>,
 ) -> wasmtime::Result<Vec<u8>> {

@@ -19,7 +19,7 @@ use std::path::Path;
 use wasmtime::{AsContextMut, Extern, Instance, Memory, Store, Val};
 
 use super::memory::map_image;
-use crate::call::CallState;
+use crate::parts::CallState;
 
 const MAGIC: &[u8; 8] = b"FAASMPY1";
 /// The header's size: one host page, so the memory that follows can be mapped from the file.

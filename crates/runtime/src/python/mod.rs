@@ -28,7 +28,7 @@
 //! environment and argv are fixed, because the snapshot was taken with them; `sys.argv` is
 //! set per call from the call's cmdline.
 
-mod door;
+pub(crate) mod door;
 mod image;
 mod interpreter;
 mod memory;
@@ -40,12 +40,14 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Instance, InstancePre, Store};
 
-use crate::call::{CallStart, CallState};
 use crate::capped_pipe::CappedPipe;
+use crate::errors::PrepareError;
 use crate::files::CallFiles;
 use crate::guest_env;
+use crate::parts::{CallStart, CallState};
 use crate::sandbox::{self, Stopped, classify_error};
-use crate::{Entry, FunctionModule, PrepareError, Runtime, engine, host};
+use crate::{Runtime, engine, host};
+use door::{Phase, PythonCall, PythonView, RunnerResult};
 use image::MemoryImage;
 use interpreter::DataSegments;
 
@@ -148,49 +150,6 @@ const RUN: &str = "_faasm_run()";
 /// they are taken (2: `/etc` is preopened, so the library and the hidden directory moved).
 const SNAPSHOT_FORMAT: u32 = 2;
 
-/// What a Python instance is doing, which decides what the door answers.
-pub(crate) enum Phase {
-    /// The interpreter is being initialised (the base snapshot).
-    Base,
-    /// A function's module is being imported (its snapshot, at upload).
-    Load { filename: String, source: Bytes },
-    /// A call: run `entry` (empty: `faasm_main`) with `sys.argv` ending in `argv`.
-    Call { entry: String, argv: Vec<String> },
-}
-
-/// A Python instance's side of the door.
-pub(crate) struct PythonCall {
-    pub phase: Phase,
-    /// How the runner said the stage or call ended.
-    pub result: Option<RunnerResult>,
-}
-
-impl PythonCall {
-    pub(crate) fn call(entry: &Entry, cmdline: Vec<String>) -> Self {
-        let entry = match entry {
-            Entry::Python(name) => name.to_string(),
-            Entry::Main | Entry::Table(_) => String::new(),
-        };
-        Self::new(Phase::Call {
-            entry,
-            argv: cmdline,
-        })
-    }
-
-    fn new(phase: Phase) -> Self {
-        Self {
-            phase,
-            result: None,
-        }
-    }
-}
-
-pub(crate) struct RunnerResult {
-    pub return_value: i32,
-    /// A one-line description of the exception that ended it, if one did.
-    pub error: Option<String>,
-}
-
 /// The interpreter, compiled and initialised.
 pub(crate) struct Interpreter {
     pre: InstancePre<CallState>,
@@ -239,12 +198,7 @@ impl PythonFunction {
             });
             let _ = self.written.set(pages);
         }
-        match store
-            .data_mut()
-            .python
-            .as_mut()
-            .and_then(|p| p.result.take())
-        {
+        match store.data_mut().python().and_then(|p| p.result.take()) {
             Some(RunnerResult {
                 error: Some(error), ..
             }) => Err(wasmtime::Error::msg(error)),
@@ -308,16 +262,14 @@ fn unavailable(what: impl std::fmt::Display) -> PrepareError {
 }
 
 impl Runtime {
-    /// Imports a Python function's `source` (or finds the snapshot of an earlier import) and
-    /// returns it ready to call. The first Python function of a process starts the interpreter
-    /// (minutes, once per machine, if it was never compiled). Blocks: call it from a blocking
-    /// thread.
-    pub fn prepare_python(
+    /// Imports a Python function's `source` (see [`Runtime::prepare_python`]): the
+    /// interpreter to instantiate, the function's hash and the function.
+    pub(crate) fn import_python(
         &self,
         user: &str,
         function: &str,
         source: &[u8],
-    ) -> Result<FunctionModule, PrepareError> {
+    ) -> Result<(InstancePre<CallState>, String, PythonFunction), PrepareError> {
         let interpreter = self.interpreter()?;
         let key = sha256_hex(&[
             interpreter.id.as_bytes(),
@@ -342,15 +294,13 @@ impl Runtime {
                     .map_err(PrepareError::Invalid)?
             }
         };
-        Ok(FunctionModule {
-            pre: interpreter.pre.clone(),
-            hash: key,
-            python: Some(Arc::new(PythonFunction {
-                interpreter,
-                image,
-                written: std::sync::OnceLock::new(),
-            })),
-        })
+        let pre = interpreter.pre.clone();
+        let function = PythonFunction {
+            interpreter,
+            image,
+            written: std::sync::OnceLock::new(),
+        };
+        Ok((pre, key, function))
     }
 
     /// Starts the Python interpreter now (compiling it and making its base snapshot in the
@@ -496,11 +446,7 @@ impl Runtime {
                     return Err(failed(format!("Call failed: {}", stopped.reason(&limits))));
                 }
             };
-            let result = store
-                .data_mut()
-                .python
-                .as_mut()
-                .and_then(|p| p.result.take());
+            let result = store.data_mut().python().and_then(|p| p.result.take());
             match result {
                 Some(RunnerResult {
                     error: Some(error), ..

@@ -7,29 +7,12 @@ use std::path::Path;
 use faasm_runtime::{CallLimits, Runtime, RuntimeConfig};
 
 /// Reads the whole input (growing memory to fit it) and sets it as the output.
-pub const ECHO: &str = r#"
-(module
-  (import "env" "__faasm_read_input" (func $read_input (param i32 i32) (result i32)))
-  (import "env" "__faasm_write_output" (func $write_output (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $size i32) (local $pages i32)
-    (local.set $size (call $read_input (i32.const 0) (i32.const 0)))
-    ;; pages needed for [1024, 1024 + size)
-    (local.set $pages
-      (i32.shr_u (i32.add (local.get $size) (i32.const 66559)) (i32.const 16)))
-    (if (i32.gt_u (local.get $pages) (memory.size))
-      (then
-        (if (i32.eq (memory.grow (i32.sub (local.get $pages) (memory.size))) (i32.const -1))
-          (then unreachable))))
-    (drop (call $read_input (i32.const 1024) (local.get $size)))
-    (call $write_output (i32.const 1024) (local.get $size))))
-"#;
+pub const ECHO: &str = include_str!("../../../../benches/echo.wat");
 
 /// A runtime caching its artefacts in `cache` (shared files in `cache/files`), under `limits`,
 /// with 16 instances and a 16 GiB memory budget, no Python, in-memory state.
-pub fn runtime_in(cache: &Path, limits: CallLimits) -> Runtime {
-    Runtime::new(RuntimeConfig {
+pub fn runtime_config(cache: &Path, limits: CallLimits) -> RuntimeConfig {
+    RuntimeConfig {
         cache_dir: cache.to_path_buf(),
         limits,
         max_instances: 16,
@@ -37,6 +20,10 @@ pub fn runtime_in(cache: &Path, limits: CallLimits) -> Runtime {
         shared_files_dir: cache.join("files"),
         state: faasm_runtime::LocalTier::in_memory(),
         python: None,
-    })
-    .expect("runtime")
+    }
+}
+
+/// The runtime of [`runtime_config`].
+pub fn runtime_in(cache: &Path, limits: CallLimits) -> Runtime {
+    Runtime::new(runtime_config(cache, limits)).expect("runtime")
 }

@@ -8,11 +8,11 @@
 use bytes::Bytes;
 use wasmtime::{Caller, Result, bail, format_err};
 
+use super::MpiView;
 use super::datatypes::{self, Datatype};
 use super::{
     CommInfo, IN_PLACE, byte_len, check, mpi, read, read_i32s, receive, send_bytes, write,
 };
-use crate::call::CallState;
 use crate::mpi::Pattern;
 
 const BARRIER: i32 = 1;
@@ -25,8 +25,8 @@ const ALLTOALL: i32 = 7;
 const SCAN: i32 = 8;
 const ALLREDUCE: i32 = 9;
 
-async fn send_to(
-    caller: &mut Caller<'_, CallState>,
+async fn send_to<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     dest: i32,
     tag: i32,
@@ -35,8 +35,8 @@ async fn send_to(
     send_bytes(caller, comm, comm.context + 1, dest, tag, data).await
 }
 
-async fn recv_from(
-    caller: &mut Caller<'_, CallState>,
+async fn recv_from<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     source: i32,
     tag: i32,
@@ -60,7 +60,7 @@ struct Reduction {
 }
 
 impl Reduction {
-    fn new(caller: &mut Caller<'_, CallState>, op: i32, datatype: i32) -> Result<Self> {
+    fn new<T: MpiView>(caller: &mut Caller<'_, T>, op: i32, datatype: i32) -> Result<Self> {
         let mpi = mpi(caller);
         let user = if op >= datatypes::FIRST_USER_OP {
             let found = mpi.ops.get(&op).copied();
@@ -89,9 +89,9 @@ impl Reduction {
     }
 
     /// `inout = input ∘ inout`.
-    async fn apply(
+    async fn apply<T: MpiView>(
         &self,
-        caller: &mut Caller<'_, CallState>,
+        caller: &mut Caller<'_, T>,
         input: &[u8],
         inout: &mut [u8],
     ) -> Result<()> {
@@ -103,15 +103,15 @@ impl Reduction {
 
     /// Calls the guest's `MPI_User_function` on copies placed in its own memory (scratch from
     /// the `__faasm_mpi_alloc` that `mpi.h` exports).
-    async fn apply_user(
+    async fn apply_user<T: MpiView>(
         &self,
-        caller: &mut Caller<'_, CallState>,
+        caller: &mut Caller<'_, T>,
         index: u32,
         input: &[u8],
         inout: &mut [u8],
     ) -> Result<()> {
-        let alloc = export_func::<i32, i32>(caller, "__faasm_mpi_alloc")?;
-        let free = export_func::<i32, ()>(caller, "__faasm_mpi_free")?;
+        let alloc = export_func::<i32, i32, T>(caller, "__faasm_mpi_alloc")?;
+        let free = export_func::<i32, (), T>(caller, "__faasm_mpi_free")?;
         let n = input.len();
         let total = i32::try_from(2 * n + 8).map_err(|_| format_err!("buffer too large"))?;
         let base = alloc.call_async(&mut *caller, total).await? as u32;
@@ -137,8 +137,8 @@ impl Reduction {
     }
 }
 
-fn export_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
-    caller: &mut Caller<'_, CallState>,
+fn export_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults, T: MpiView>(
+    caller: &mut Caller<'_, T>,
     name: &str,
 ) -> Result<wasmtime::TypedFunc<P, R>> {
     caller
@@ -150,7 +150,7 @@ fn export_func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 
 type UserFunction = wasmtime::TypedFunc<(i32, i32, i32, i32), ()>;
 
-fn table_function(caller: &mut Caller<'_, CallState>, index: u32) -> Result<UserFunction> {
+fn table_function<T: MpiView>(caller: &mut Caller<'_, T>, index: u32) -> Result<UserFunction> {
     let table = caller
         .get_export("__indirect_function_table")
         .and_then(|e| e.into_table())
@@ -167,8 +167,8 @@ fn table_function(caller: &mut Caller<'_, CallState>, index: u32) -> Result<User
 }
 
 /// `MPI_Op_create`: `function` is a function-table index.
-pub(super) async fn op_create(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn op_create<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     function: u32,
     commute: i32,
     op: u32,
@@ -182,7 +182,7 @@ pub(super) async fn op_create(
     Ok(0)
 }
 
-pub(super) async fn op_free(caller: &mut Caller<'_, CallState>, op: u32) -> Result<i32> {
+pub(super) async fn op_free<T: MpiView>(caller: &mut Caller<'_, T>, op: u32) -> Result<i32> {
     let handle = super::read_i32(caller, op)?;
     if mpi(caller).ops.remove(&handle).is_none() {
         bail!("unknown user operation {handle}");
@@ -210,8 +210,8 @@ fn check_root(comm: CommInfo, root: i32) -> Result<()> {
     Ok(())
 }
 
-async fn bcast_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn bcast_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     mut data: Bytes,
@@ -237,8 +237,8 @@ async fn bcast_bytes(
 }
 
 /// The reduction of every rank's `mine`, at `root` (`None` elsewhere).
-async fn reduce_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn reduce_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     reduction: Reduction,
@@ -275,8 +275,8 @@ async fn reduce_bytes(
     Ok(Some(mine))
 }
 
-async fn allreduce_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn allreduce_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     reduction: Reduction,
     mut mine: Vec<u8>,
@@ -322,8 +322,8 @@ async fn allreduce_bytes(
 /// one block fully reduced), then an allgather of the blocks. Each rank sends and receives
 /// about twice the buffer, whatever the size, and every block is reduced once, so all ranks
 /// get the same bits.
-async fn ring_allreduce(
-    caller: &mut Caller<'_, CallState>,
+async fn ring_allreduce<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     reduction: Reduction,
     mut mine: Vec<u8>,
@@ -362,8 +362,8 @@ async fn ring_allreduce(
 const RING_BYTES: usize = 64 * 1024;
 
 /// Every rank's block at `root`, in rank order (`None` elsewhere).
-async fn gather_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn gather_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     mine: Bytes,
@@ -384,8 +384,8 @@ async fn gather_bytes(
 }
 
 /// Block `i` of the root's `blocks` to rank `i`; returns this rank's.
-async fn scatter_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn scatter_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     blocks: Option<Vec<Bytes>>,
@@ -435,8 +435,8 @@ fn uniform(count: i32, datatype: &Datatype, size: i32) -> Result<Layout> {
         .collect()
 }
 
-fn varying(
-    caller: &mut Caller<'_, CallState>,
+fn varying<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     counts: u32,
     displs: Option<u32>,
     datatype: &Datatype,
@@ -472,7 +472,7 @@ fn at(buf: u32, offset: u32) -> Result<u32> {
 }
 
 /// `MPI_Barrier`: dissemination, log2(size) rounds.
-pub(super) async fn barrier(caller: &mut Caller<'_, CallState>, comm: i32) -> Result<i32> {
+pub(super) async fn barrier<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32) -> Result<i32> {
     let comm = mpi(caller).comm_info(comm)?;
     let mut step = 1;
     while step < comm.size {
@@ -485,8 +485,8 @@ pub(super) async fn barrier(caller: &mut Caller<'_, CallState>, comm: i32) -> Re
     Ok(0)
 }
 
-pub(super) async fn bcast(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn bcast<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buffer: u32,
     count: i32,
     datatype: i32,
@@ -512,8 +512,8 @@ pub(super) async fn bcast(
 }
 
 /// This rank's contribution: `sendbuf`, or `recvbuf` for `MPI_IN_PLACE`.
-fn contribution(
-    caller: &mut Caller<'_, CallState>,
+fn contribution<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     recvbuf: u32,
     len: usize,
@@ -529,28 +529,47 @@ fn contribution(
     )
 }
 
-/// What a reduction starts from: the communicator, the operation, and this rank's `count`
-/// items.
+/// Which ranks a reduction's result reaches.
+#[derive(Clone, Copy)]
+enum Receivers {
+    Root(i32),
+    All,
+}
+
+/// What every reduction call checks first and starts from: the communicator, the operation
+/// on `datatype`, this rank's `count` items (from `recvbuf` for `MPI_IN_PLACE`), the root if
+/// there is one, and `recvbuf` on the ranks the result reaches.
 #[allow(clippy::too_many_arguments)]
-fn reduction_input(
-    caller: &mut Caller<'_, CallState>,
+fn reduction_input<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     recvbuf: u32,
     count: i32,
     datatype: i32,
     op: i32,
     comm: i32,
+    receivers: Receivers,
 ) -> Result<(CommInfo, Reduction, Vec<u8>)> {
     let comm = mpi(caller).comm_info(comm)?;
     let reduction = Reduction::new(caller, op, datatype)?;
     let len = byte_len(count, &reduction.datatype)?;
     let mine = contribution(caller, sendbuf, recvbuf, len)?;
+    let receives = match receivers {
+        Receivers::Root(root) => {
+            check_root(comm, root)?;
+            comm.rank == root
+        }
+        Receivers::All => true,
+    };
+    if receives {
+        check(caller, recvbuf, len)?;
+    }
     Ok((comm, reduction, mine))
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn reduce(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn reduce<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     recvbuf: u32,
     count: i32,
@@ -561,20 +580,30 @@ pub(super) async fn reduce(
 ) -> Result<i32> {
     // MPI_IN_PLACE belongs at the root; elsewhere it is taken, as Faasm does, to mean the
     // data is in `recvbuf` (Faasm's own examples rely on that).
-    let (comm, reduction, mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check_root(comm, root)?;
-    if comm.rank == root {
-        check(caller, recvbuf, mine.len())?;
-    }
+    let receivers = Receivers::Root(root);
+    let (comm, reduction, mine) = reduction_input(
+        caller, sendbuf, recvbuf, count, datatype, op, comm, receivers,
+    )?;
     if let Some(result) = reduce_bytes(caller, comm, root, reduction, mine).await? {
         write(caller, recvbuf, &result)?;
     }
     Ok(0)
 }
 
-pub(super) async fn allreduce(
-    caller: &mut Caller<'_, CallState>,
+/// The reductions whose result reaches every rank.
+#[derive(Clone, Copy)]
+pub(super) enum Across {
+    /// `MPI_Allreduce`: every rank gets the reduction of all.
+    All,
+    /// `MPI_Scan`: rank `i` gets the reduction of ranks `0..=i`.
+    Prefix,
+}
+
+/// `MPI_Allreduce` and `MPI_Scan`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn reduce_across<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    across: Across,
     sendbuf: u32,
     recvbuf: u32,
     count: i32,
@@ -582,27 +611,31 @@ pub(super) async fn allreduce(
     op: i32,
     comm: i32,
 ) -> Result<i32> {
-    let (comm, reduction, mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check(caller, recvbuf, mine.len())?;
-    let result = allreduce_bytes(caller, comm, reduction, mine).await?;
+    let (comm, reduction, mine) = reduction_input(
+        caller,
+        sendbuf,
+        recvbuf,
+        count,
+        datatype,
+        op,
+        comm,
+        Receivers::All,
+    )?;
+    let result = match across {
+        Across::All => allreduce_bytes(caller, comm, reduction, mine).await?,
+        Across::Prefix => scan_bytes(caller, comm, reduction, mine).await?,
+    };
     write(caller, recvbuf, &result)?;
     Ok(0)
 }
 
-/// `MPI_Scan`: inclusive prefix reductions, passed along the ranks.
-pub(super) async fn scan(
-    caller: &mut Caller<'_, CallState>,
-    sendbuf: u32,
-    recvbuf: u32,
-    count: i32,
-    datatype: i32,
-    op: i32,
-    comm: i32,
-) -> Result<i32> {
-    let (comm, reduction, mut mine) =
-        reduction_input(caller, sendbuf, recvbuf, count, datatype, op, comm)?;
-    check(caller, recvbuf, mine.len())?;
+/// Inclusive prefix reductions, passed along the ranks.
+async fn scan_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    comm: CommInfo,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
     if comm.rank > 0 {
         let prefix = recv_from(caller, comm, comm.rank - 1, SCAN).await?;
         check_len(prefix.len(), mine.len())?;
@@ -612,13 +645,12 @@ pub(super) async fn scan(
         let prefix = Bytes::copy_from_slice(&mine);
         send_to(caller, comm, comm.rank + 1, SCAN, prefix).await?;
     }
-    write(caller, recvbuf, &mine)?;
-    Ok(0)
+    Ok(mine)
 }
 
 /// `MPI_Reduce_scatter`: reduce at rank 0, then block `i` (of `recvcounts[i]` items) to rank `i`.
-pub(super) async fn reduce_scatter(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn reduce_scatter<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     recvbuf: u32,
     recvcounts: u32,
@@ -648,8 +680,8 @@ pub(super) async fn reduce_scatter(
 }
 
 /// Gather and Gatherv: `layout` is where blocks go in the root's `recvbuf`.
-async fn gather_into(
-    caller: &mut Caller<'_, CallState>,
+async fn gather_into<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     send: (u32, usize),
@@ -672,8 +704,8 @@ async fn gather_into(
 }
 
 /// Writes each rank's block where `layout` puts it in `recvbuf` (all but rank `skip`'s).
-fn write_blocks(
-    caller: &mut Caller<'_, CallState>,
+fn write_blocks<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     recvbuf: u32,
     blocks: &[Bytes],
     layout: &Layout,
@@ -689,8 +721,8 @@ fn write_blocks(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn gather(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn gather<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -713,8 +745,8 @@ pub(super) async fn gather(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn gatherv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn gatherv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -745,8 +777,8 @@ pub(super) async fn gatherv(
 }
 
 /// Scatter and Scatterv: `layout` is where the root's blocks are in `sendbuf`.
-async fn scatter_from(
-    caller: &mut Caller<'_, CallState>,
+async fn scatter_from<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     sendbuf: u32,
@@ -774,8 +806,8 @@ async fn scatter_from(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn scatter(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn scatter<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -798,8 +830,8 @@ pub(super) async fn scatter(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn scatterv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn scatterv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcounts: u32,
     displs: u32,
@@ -831,8 +863,8 @@ pub(super) async fn scatterv(
 
 /// Allgather and Allgatherv: a ring; in `size - 1` steps each rank passes on the block it
 /// got last to its right neighbour.
-async fn allgather_into(
-    caller: &mut Caller<'_, CallState>,
+async fn allgather_into<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     send: (u32, usize),
     recvbuf: u32,
@@ -858,8 +890,8 @@ async fn allgather_into(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn allgather(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn allgather<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -877,8 +909,8 @@ pub(super) async fn allgather(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn allgatherv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn allgatherv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -899,8 +931,8 @@ pub(super) async fn allgatherv(
 
 /// Alltoall and Alltoallv: pairwise, every rank sends block `i` to rank `i` (sends are eager,
 /// so all sends go first), then receives from each.
-async fn alltoall_into(
-    caller: &mut Caller<'_, CallState>,
+async fn alltoall_into<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     sendbuf: u32,
     send_layout: Layout,
@@ -942,8 +974,8 @@ async fn alltoall_into(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn alltoall(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn alltoall<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -965,8 +997,8 @@ pub(super) async fn alltoall(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn alltoallv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn alltoallv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcounts: u32,
     sdispls: u32,

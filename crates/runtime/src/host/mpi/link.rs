@@ -4,11 +4,12 @@
 
 use wasmtime::{Caller, FuncType, Linker, Result, ValType, bail, format_err};
 
+use super::MpiView;
+use super::collectives::Across;
 use super::datatypes::Datatype;
 use super::{
     COMM_NULL, COMM_WORLD, Comm, collectives, mpi, p2p, read_i32, topology, write, write_i32,
 };
-use crate::call::CallState;
 
 /// The import module of `mpi.h`.
 const MODULE: &str = "faasm_mpi";
@@ -41,15 +42,16 @@ const UNSUPPORTED: &[(&str, usize)] = &[
     ("MPI_Get", 8),
 ];
 
-/// Links `MPI_<name>` to `function(&mut caller, args...)`; an error names the call.
+/// Links `MPI_<name>` to `function(&mut caller, [fixed...,] args...)`; an error names the
+/// call.
 macro_rules! import {
-    ($linker:expr, $name:literal, $function:path, ($($arg:ident: $ty:ty),*)) => {
+    ($linker:expr, $name:literal, $function:path $([$($fixed:expr),*])?, ($($arg:ident: $ty:ty),*)) => {
         $linker.func_wrap_async(
             MODULE,
             $name,
-            |mut caller: Caller<'_, CallState>, ($($arg,)*): ($($ty,)*)| {
+            |mut caller: Caller<'_, T>, ($($arg,)*): ($($ty,)*)| {
                 Box::new(async move {
-                    $function(&mut caller, $($arg),*)
+                    $function(&mut caller, $($($fixed,)*)? $($arg),*)
                         .await
                         .map_err(|e| format_err!("{}: {e:#}", $name))
                 })
@@ -58,7 +60,7 @@ macro_rules! import {
     };
 }
 
-pub(in crate::host) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(in crate::host) fn add_to_linker<T: MpiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     import!(linker, "MPI_Init", init, (_argc: u32, _argv: u32));
     import!(linker, "MPI_Init_thread", init_thread, (_argc: u32, _argv: u32, required: i32, provided: u32));
     import!(linker, "MPI_Initialized", initialized, (flag: u32));
@@ -119,11 +121,11 @@ pub(in crate::host) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime
         comm: i32));
     import!(linker, "MPI_Reduce", collectives::reduce, (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, root: i32, comm: i32));
-    import!(linker, "MPI_Allreduce", collectives::allreduce, (
+    import!(linker, "MPI_Allreduce", collectives::reduce_across[Across::All], (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, comm: i32));
     import!(linker, "MPI_Reduce_scatter", collectives::reduce_scatter, (
         sendbuf: u32, recvbuf: u32, recvcounts: u32, datatype: i32, op: i32, comm: i32));
-    import!(linker, "MPI_Scan", collectives::scan, (
+    import!(linker, "MPI_Scan", collectives::reduce_across[Across::Prefix], (
         sendbuf: u32, recvbuf: u32, count: i32, datatype: i32, op: i32, comm: i32));
     import!(linker, "MPI_Alltoall", collectives::alltoall, (
         sendbuf: u32, sendcount: i32, sendtype: i32, recvbuf: u32, recvcount: i32, recvtype: i32, comm: i32));
@@ -159,7 +161,7 @@ pub(in crate::host) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime
 }
 
 /// `MPI_Init`: joins the call's world (rank 0's first call starts the other ranks).
-async fn init(caller: &mut Caller<'_, CallState>, _argc: u32, _argv: u32) -> Result<i32> {
+async fn init<T: MpiView>(caller: &mut Caller<'_, T>, _argc: u32, _argv: u32) -> Result<i32> {
     let mpi = mpi(caller);
     if mpi.world.is_some() || mpi.finalized {
         bail!("MPI is already initialised");
@@ -183,8 +185,8 @@ async fn init(caller: &mut Caller<'_, CallState>, _argc: u32, _argv: u32) -> Res
 }
 
 /// `MPI_Init_thread`: a guest has one thread, so every level holds; it is granted as asked.
-async fn init_thread(
-    caller: &mut Caller<'_, CallState>,
+async fn init_thread<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     argc: u32,
     argv: u32,
     required: i32,
@@ -196,33 +198,33 @@ async fn init_thread(
     Ok(0)
 }
 
-async fn query_thread(caller: &mut Caller<'_, CallState>, provided: u32) -> Result<i32> {
+async fn query_thread<T: MpiView>(caller: &mut Caller<'_, T>, provided: u32) -> Result<i32> {
     let level = mpi(caller).thread_level;
     write_i32(caller, provided, level)?;
     Ok(0)
 }
 
-async fn initialized(caller: &mut Caller<'_, CallState>, flag: u32) -> Result<i32> {
+async fn initialized<T: MpiView>(caller: &mut Caller<'_, T>, flag: u32) -> Result<i32> {
     let initialized = mpi(caller).world.is_some();
     write_i32(caller, flag, i32::from(initialized))?;
     Ok(0)
 }
 
-async fn finalize(caller: &mut Caller<'_, CallState>) -> Result<i32> {
+async fn finalize<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<i32> {
     let mpi = mpi(caller);
     mpi.world()?;
     mpi.finalized = true;
     Ok(0)
 }
 
-async fn finalized(caller: &mut Caller<'_, CallState>, flag: u32) -> Result<i32> {
+async fn finalized<T: MpiView>(caller: &mut Caller<'_, T>, flag: u32) -> Result<i32> {
     let finalized = mpi(caller).finalized;
     write_i32(caller, flag, i32::from(finalized))?;
     Ok(0)
 }
 
 /// `MPI_Abort`: fails this rank, and so the world.
-async fn abort(caller: &mut Caller<'_, CallState>, _comm: i32, code: i32) -> Result<i32> {
+async fn abort<T: MpiView>(caller: &mut Caller<'_, T>, _comm: i32, code: i32) -> Result<i32> {
     let rank = mpi(caller).world.as_ref().map(|w| w.rank());
     match rank {
         Some(rank) => bail!("rank {rank} aborted the world with error code {code}"),
@@ -230,7 +232,11 @@ async fn abort(caller: &mut Caller<'_, CallState>, _comm: i32, code: i32) -> Res
     }
 }
 
-async fn processor_name(caller: &mut Caller<'_, CallState>, name: u32, len: u32) -> Result<i32> {
+async fn processor_name<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    name: u32,
+    len: u32,
+) -> Result<i32> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = match host.trim() {
         "" => "localhost",
@@ -243,8 +249,8 @@ async fn processor_name(caller: &mut Caller<'_, CallState>, name: u32, len: u32)
     Ok(0)
 }
 
-async fn get_version(
-    caller: &mut Caller<'_, CallState>,
+async fn get_version<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     version: u32,
     subversion: u32,
 ) -> Result<i32> {
@@ -253,20 +259,20 @@ async fn get_version(
     Ok(0)
 }
 
-async fn comm_size(caller: &mut Caller<'_, CallState>, comm: i32, size: u32) -> Result<i32> {
+async fn comm_size<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32, size: u32) -> Result<i32> {
     let info = mpi(caller).comm_info(comm)?;
     write_i32(caller, size, info.size)?;
     Ok(0)
 }
 
-async fn comm_rank(caller: &mut Caller<'_, CallState>, comm: i32, rank: u32) -> Result<i32> {
+async fn comm_rank<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32, rank: u32) -> Result<i32> {
     let info = mpi(caller).comm_info(comm)?;
     write_i32(caller, rank, info.rank)?;
     Ok(0)
 }
 
 /// `MPI_Comm_dup`: the same ranks (and topology) with contexts of their own.
-async fn comm_dup(caller: &mut Caller<'_, CallState>, comm: i32, newcomm: u32) -> Result<i32> {
+async fn comm_dup<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32, newcomm: u32) -> Result<i32> {
     let mpi = mpi(caller);
     let (old, _) = mpi.comm(comm)?;
     let (size, cart) = (old.size, old.cart.clone());
@@ -275,7 +281,7 @@ async fn comm_dup(caller: &mut Caller<'_, CallState>, comm: i32, newcomm: u32) -
     Ok(0)
 }
 
-async fn comm_free(caller: &mut Caller<'_, CallState>, comm: u32) -> Result<i32> {
+async fn comm_free<T: MpiView>(caller: &mut Caller<'_, T>, comm: u32) -> Result<i32> {
     let handle = read_i32(caller, comm)?;
     if handle == COMM_WORLD {
         bail!("MPI_COMM_WORLD cannot be freed");
@@ -287,15 +293,19 @@ async fn comm_free(caller: &mut Caller<'_, CallState>, comm: u32) -> Result<i32>
     Ok(0)
 }
 
-async fn type_size(caller: &mut Caller<'_, CallState>, datatype: i32, size: u32) -> Result<i32> {
+async fn type_size<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    datatype: i32,
+    size: u32,
+) -> Result<i32> {
     let bytes = mpi(caller).datatype(datatype)?.size();
     write_i32(caller, size, bytes as i32)?;
     Ok(0)
 }
 
 /// `MPI_Type_contiguous`: `count` items of `oldtype` as one.
-async fn type_contiguous(
-    caller: &mut Caller<'_, CallState>,
+async fn type_contiguous<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     count: i32,
     oldtype: i32,
     newtype: u32,
@@ -321,13 +331,13 @@ async fn type_contiguous(
     Ok(0)
 }
 
-async fn type_commit(caller: &mut Caller<'_, CallState>, datatype: u32) -> Result<i32> {
+async fn type_commit<T: MpiView>(caller: &mut Caller<'_, T>, datatype: u32) -> Result<i32> {
     let handle = read_i32(caller, datatype)?;
     mpi(caller).datatype(handle)?;
     Ok(0)
 }
 
-async fn type_free(caller: &mut Caller<'_, CallState>, datatype: u32) -> Result<i32> {
+async fn type_free<T: MpiView>(caller: &mut Caller<'_, T>, datatype: u32) -> Result<i32> {
     let handle = read_i32(caller, datatype)?;
     if mpi(caller).types.remove(&handle).is_none() {
         bail!("datatype {handle} is not a derived datatype");

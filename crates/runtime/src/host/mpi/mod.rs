@@ -23,11 +23,17 @@ use wasmtime::{Caller, Result, bail, format_err};
 
 use self::datatypes::Datatype;
 use self::topology::Cart;
+use super::chain::ChainView;
 use super::memory;
-use crate::call::CallState;
 use crate::mpi::{Envelope, Message, MpiHost, MpiWorld, Pattern};
 
 pub(super) use link::add_to_linker;
+
+/// Where a store's data keeps its [`MpiCall`]: the projection this part links through. A
+/// rank waits for messages without a worker ([`ChainView`]).
+pub(crate) trait MpiView: ChainView {
+    fn mpi(&mut self) -> &mut MpiCall;
+}
 
 /// Handles and special values of `mpi.h`.
 const COMM_WORLD: i32 = 1;
@@ -213,12 +219,12 @@ impl MpiCall {
     }
 }
 
-fn mpi<'a>(caller: &'a mut Caller<'_, CallState>) -> &'a mut MpiCall {
-    &mut caller.data_mut().mpi
+fn mpi<'a, T: MpiView>(caller: &'a mut Caller<'_, T>) -> &'a mut MpiCall {
+    caller.data_mut().mpi()
 }
 
-fn world(caller: &Caller<'_, CallState>) -> Result<Arc<dyn MpiWorld>> {
-    caller.data().mpi.world().cloned()
+fn world<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<Arc<dyn MpiWorld>> {
+    caller.data_mut().mpi().world().cloned()
 }
 
 /// `count` items of `datatype` in bytes, checked.
@@ -236,19 +242,19 @@ fn guest_len(len: usize) -> Result<u32> {
 }
 
 /// A copy of `len` bytes of guest memory at `ptr`, bounds-checked.
-fn read(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<Vec<u8>> {
+fn read<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, len: usize) -> Result<Vec<u8>> {
     let memory = memory::exported(caller)?;
     let data = memory.data(&caller);
     Ok(data[memory::range(data, ptr, guest_len(len)?)?].to_vec())
 }
 
 /// Checks that `len` bytes at `ptr` lie inside guest memory.
-fn check(caller: &mut Caller<'_, CallState>, ptr: u32, len: usize) -> Result<()> {
+fn check<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, len: usize) -> Result<()> {
     let memory = memory::exported(caller)?;
     memory::range(memory.data(&caller), ptr, guest_len(len)?).map(drop)
 }
 
-fn write(caller: &mut Caller<'_, CallState>, ptr: u32, bytes: &[u8]) -> Result<()> {
+fn write<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, bytes: &[u8]) -> Result<()> {
     let memory = memory::exported(caller)?;
     let data = memory.data_mut(&mut *caller);
     let range = memory::range(data, ptr, guest_len(bytes.len())?)?;
@@ -256,11 +262,11 @@ fn write(caller: &mut Caller<'_, CallState>, ptr: u32, bytes: &[u8]) -> Result<(
     Ok(())
 }
 
-fn write_i32(caller: &mut Caller<'_, CallState>, ptr: u32, value: i32) -> Result<()> {
+fn write_i32<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, value: i32) -> Result<()> {
     write(caller, ptr, &value.to_le_bytes())
 }
 
-fn read_i32s(caller: &mut Caller<'_, CallState>, ptr: u32, count: usize) -> Result<Vec<i32>> {
+fn read_i32s<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, count: usize) -> Result<Vec<i32>> {
     let bytes = read(caller, ptr, count.saturating_mul(4))?;
     Ok(bytes
         .chunks_exact(4)
@@ -268,12 +274,12 @@ fn read_i32s(caller: &mut Caller<'_, CallState>, ptr: u32, count: usize) -> Resu
         .collect())
 }
 
-fn read_i32(caller: &mut Caller<'_, CallState>, ptr: u32) -> Result<i32> {
+fn read_i32<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32) -> Result<i32> {
     Ok(read_i32s(caller, ptr, 1)?[0])
 }
 
 /// Fills an `MPI_Status` unless it is `MPI_STATUS_IGNORE`.
-fn write_status(caller: &mut Caller<'_, CallState>, ptr: u32, status: Status) -> Result<()> {
+fn write_status<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, status: Status) -> Result<()> {
     if ptr == 0 {
         return Ok(());
     }
@@ -302,8 +308,8 @@ fn pattern(context: u32, source: i32, tag: i32, size: i32) -> Result<Pattern> {
 }
 
 /// Sends `data` as rank `comm.rank` of `comm`, on `context`.
-async fn send_bytes(
-    caller: &mut Caller<'_, CallState>,
+async fn send_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: CommInfo,
     context: u32,
     dest: i32,
@@ -332,7 +338,7 @@ async fn send_bytes(
 }
 
 /// Completes every pending receive whose message has arrived, earliest posted first.
-fn progress(caller: &mut Caller<'_, CallState>) -> Result<()> {
+fn progress<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<()> {
     let world = world(caller)?;
     let mailbox = world.mailbox();
     let posted = std::mem::take(&mut mpi(caller).posted);
@@ -384,11 +390,11 @@ fn progress(caller: &mut Caller<'_, CallState>) -> Result<()> {
 
 /// Makes progress until `ready` answers `Some`, waiting (without a worker) for messages that a
 /// pending receive or `extra` matches.
-async fn progress_until<T>(
-    caller: &mut Caller<'_, CallState>,
+async fn progress_until<R, T: MpiView>(
+    caller: &mut Caller<'_, T>,
     extra: Option<Pattern>,
-    mut ready: impl FnMut(&mut MpiCall, &dyn MpiWorld) -> Option<T>,
-) -> Result<T> {
+    mut ready: impl FnMut(&mut MpiCall, &dyn MpiWorld) -> Option<R>,
+) -> Result<R> {
     let world = world(caller)?;
     loop {
         progress(caller)?;
@@ -397,19 +403,18 @@ async fn progress_until<T>(
         }
         let mut patterns = mpi(caller).posted_patterns();
         patterns.extend(extra);
-        let host = caller.data().host.clone();
         let arrival = world.mailbox().wait_for(|mailbox| {
             patterns
                 .iter()
                 .any(|p| mailbox.peek(p).is_some())
                 .then_some(())
         });
-        crate::chain::idle(host.as_ref(), arrival).await;
+        caller.data_mut().chaining().idle(arrival).await;
     }
 }
 
 /// Receives the earliest message `pattern` matches, after the receives posted before it.
-async fn receive(caller: &mut Caller<'_, CallState>, pattern: Pattern) -> Result<Message> {
+async fn receive<T: MpiView>(caller: &mut Caller<'_, T>, pattern: Pattern) -> Result<Message> {
     let handle = mpi(caller).new_request(Request::Pending(Receive {
         pattern,
         into: Destination::Host(None),
@@ -438,7 +443,7 @@ async fn receive(caller: &mut Caller<'_, CallState>, pattern: Pattern) -> Result
 }
 
 /// Waits for request `handle` to complete and retires it, returning its status.
-async fn complete(caller: &mut Caller<'_, CallState>, handle: i32) -> Result<Status> {
+async fn complete<T: MpiView>(caller: &mut Caller<'_, T>, handle: i32) -> Result<Status> {
     if handle == REQUEST_NULL {
         return Ok(Status::EMPTY);
     }

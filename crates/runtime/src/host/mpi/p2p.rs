@@ -4,16 +4,16 @@
 use bytes::Bytes;
 use wasmtime::{Caller, Result, bail};
 
+use super::MpiView;
 use super::{
     Destination, PROC_NULL, REQUEST_NULL, Receive, Request, STATUS_SIZE, Status, UNDEFINED,
     byte_len, check, complete, mpi, pattern, progress, progress_until, read, read_i32, read_i32s,
     receive, send_bytes, write, write_i32, write_status,
 };
-use crate::call::CallState;
 
 /// `MPI_Send` (and `MPI_Ssend`, `MPI_Rsend`: with eager delivery they are the same).
-pub(super) async fn send(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn send<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -32,8 +32,8 @@ pub(super) async fn send(
 }
 
 /// A receive's communicator, and its buffer's size in bytes (checked to lie in memory).
-fn receive_buffer(
-    caller: &mut Caller<'_, CallState>,
+fn receive_buffer<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -48,8 +48,8 @@ fn receive_buffer(
 
 /// `MPI_Recv`.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn recv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn recv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -83,8 +83,8 @@ pub(super) async fn recv(
 
 /// `MPI_Sendrecv`: the send is eager, so the pair cannot deadlock.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn sendrecv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn sendrecv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     sendbuf: u32,
     sendcount: i32,
     sendtype: i32,
@@ -107,8 +107,8 @@ pub(super) async fn sendrecv(
 
 /// `MPI_Sendrecv_replace`: the message is copied out before the receive overwrites it.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn sendrecv_replace(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn sendrecv_replace<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -125,8 +125,8 @@ pub(super) async fn sendrecv_replace(
 
 /// `MPI_Isend`: sent at once, so the request is already complete.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn isend(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn isend<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -144,8 +144,8 @@ pub(super) async fn isend(
 
 /// `MPI_Irecv`: posts the receive; it takes its message before any receive posted later.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn irecv(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn irecv<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     buf: u32,
     count: i32,
     datatype: i32,
@@ -171,8 +171,8 @@ pub(super) async fn irecv(
 }
 
 /// `MPI_Wait`.
-pub(super) async fn wait(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn wait<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     request: u32,
     status: u32,
 ) -> Result<i32> {
@@ -184,8 +184,8 @@ pub(super) async fn wait(
 }
 
 /// `MPI_Waitall`.
-pub(super) async fn waitall(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn waitall<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     count: i32,
     requests: u32,
     statuses: u32,
@@ -206,8 +206,8 @@ pub(super) async fn waitall(
 }
 
 /// `MPI_Waitany`: the first of the requests to complete (`MPI_UNDEFINED` if all are null).
-pub(super) async fn waitany(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn waitany<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     count: i32,
     requests: u32,
     index: u32,
@@ -243,8 +243,8 @@ pub(super) async fn waitany(
 }
 
 /// `MPI_Test`: completes the request if its message is there, without waiting.
-pub(super) async fn test(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn test<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     request: u32,
     flag: u32,
     status: u32,
@@ -268,7 +268,10 @@ pub(super) async fn test(
 }
 
 /// `MPI_Request_free`: a pending receive still takes its message, into its buffer.
-pub(super) async fn request_free(caller: &mut Caller<'_, CallState>, request: u32) -> Result<i32> {
+pub(super) async fn request_free<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    request: u32,
+) -> Result<i32> {
     let handle = read_i32(caller, request)?;
     match mpi(caller).requests.get_mut(&handle) {
         Some(Request::Pending(receive)) => receive.freed = true,
@@ -282,8 +285,8 @@ pub(super) async fn request_free(caller: &mut Caller<'_, CallState>, request: u3
 }
 
 /// `MPI_Get_count`: whole items of `datatype` in the received message, else `MPI_UNDEFINED`.
-pub(super) async fn get_count(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn get_count<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     status: u32,
     datatype: i32,
     count: u32,
@@ -300,8 +303,8 @@ pub(super) async fn get_count(
 }
 
 /// `MPI_Probe`: waits for a message `receive` would take, and describes it.
-pub(super) async fn probe(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn probe<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     source: i32,
     tag: i32,
     comm: i32,
@@ -318,8 +321,8 @@ pub(super) async fn probe(
 }
 
 /// `MPI_Iprobe`: like `MPI_Probe`, without waiting.
-pub(super) async fn iprobe(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn iprobe<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     source: i32,
     tag: i32,
     comm: i32,

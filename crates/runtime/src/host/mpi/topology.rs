@@ -4,8 +4,8 @@
 
 use wasmtime::{Caller, Result, bail, format_err};
 
+use super::MpiView;
 use super::{COMM_NULL, PROC_NULL, check, mpi, read_i32s, write, write_i32};
-use crate::call::CallState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Cart {
@@ -82,7 +82,7 @@ pub(super) fn dims_create(nnodes: i32, dims: &mut [i32]) -> Result<()> {
     Ok(())
 }
 
-fn cart(caller: &mut Caller<'_, CallState>, comm: i32) -> Result<Cart> {
+fn cart<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32) -> Result<Cart> {
     let (comm, _) = mpi(caller).comm(comm)?;
     comm.cart
         .clone()
@@ -96,8 +96,8 @@ fn ndims(ndims: i32) -> Result<usize> {
         .ok_or_else(|| format_err!("invalid number of dimensions {ndims}"))
 }
 
-pub(super) async fn dims_create_call(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn dims_create_call<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     nnodes: i32,
     n: i32,
     dims: u32,
@@ -110,8 +110,8 @@ pub(super) async fn dims_create_call(
 
 /// `MPI_Cart_create` (collective; `reorder` is ignored). Ranks outside the grid get
 /// `MPI_COMM_NULL`.
-pub(super) async fn cart_create(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cart_create<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     n: i32,
     dims: u32,
@@ -154,8 +154,8 @@ pub(super) async fn cart_create(
     Ok(0)
 }
 
-pub(super) async fn cart_rank(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cart_rank<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     coords: u32,
     rank: u32,
@@ -172,8 +172,8 @@ pub(super) async fn cart_rank(
     Ok(0)
 }
 
-pub(super) async fn cart_coords(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cart_coords<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     rank: i32,
     maxdims: i32,
@@ -187,8 +187,8 @@ pub(super) async fn cart_coords(
     Ok(0)
 }
 
-pub(super) async fn cart_get(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cart_get<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     maxdims: i32,
     dims: u32,
@@ -204,8 +204,8 @@ pub(super) async fn cart_get(
     Ok(0)
 }
 
-pub(super) async fn cartdim_get(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cartdim_get<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     ndims: u32,
 ) -> Result<i32> {
@@ -216,8 +216,8 @@ pub(super) async fn cartdim_get(
 
 /// `MPI_Cart_shift`: the neighbours `disp` steps down and up `direction`, or
 /// `MPI_PROC_NULL` past a non-periodic edge.
-pub(super) async fn cart_shift(
-    caller: &mut Caller<'_, CallState>,
+pub(super) async fn cart_shift<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     comm: i32,
     direction: i32,
     disp: i32,
@@ -241,8 +241,8 @@ pub(super) async fn cart_shift(
 }
 
 /// Writes `values` to an array of `maxdims` ints, which must hold them.
-fn write_all(
-    caller: &mut Caller<'_, CallState>,
+fn write_all<T: MpiView>(
+    caller: &mut Caller<'_, T>,
     ptr: u32,
     maxdims: i32,
     values: &[i32],
