@@ -128,7 +128,7 @@ impl ResidentCopies {
     /// [`super::memory::ImageMemoryCreator`] that no one is using now.
     pub(crate) unsafe fn move_into(self: &Arc<Self>, base: *mut u8) -> bool {
         let copy = self.idle.lock().pop();
-        let moved = copy.is_some_and(|copy| {
+        copy.is_some_and(|copy| {
             // SAFETY: both ranges are `len` bytes of mappings we own; MREMAP_FIXED replaces
             // the memory's pages with the copy's.
             let moved = unsafe {
@@ -152,8 +152,7 @@ impl ResidentCopies {
                     false
                 }
             }
-        });
-        moved
+        })
     }
 
     /// Notes that the memory at `base` holds this snapshot (moved in, or mapped from the file),
