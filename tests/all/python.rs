@@ -190,6 +190,33 @@ fn calls_are_isolated_and_module_code_runs_once_at_upload() {
 }
 
 #[test]
+fn every_call_starts_from_the_snapshot_however_much_it_wrote() {
+    // Calls write a MiB of the snapshot, grow the memory past it and change a module global;
+    // the next call of the same function (which may reuse the memory's resident copy) sees
+    // none of it. With a tiny --python-resident-bytes most written pages go back to the file's
+    // pages; with --python-resident-copies 0 every call maps the snapshot afresh.
+    let source = "DATA = bytearray(1 << 20)\nCOUNT = [0]\n\
+                  def faasm_main():\n    \
+                      clean = DATA.count(0) == len(DATA)\n    \
+                      DATA[:] = b'\\xff' * len(DATA)\n    \
+                      grown = bytearray(24 << 20)\n    \
+                      COUNT[0] += 1\n    \
+                      print(COUNT[0], clean, len(grown))\n";
+    for flags in [
+        &[][..],
+        &["--python-resident-bytes", "64KiB"][..],
+        &["--python-resident-copies", "0"][..],
+    ] {
+        let server = Server::start(flags);
+        upload_ok(&server, "writer", source);
+        for _ in 0..4 {
+            let printed = call_python(&server, "writer", "").text();
+            assert_eq!(printed, format!("1 True {}\n", 24 << 20), "{flags:?}");
+        }
+    }
+}
+
+#[test]
 fn reupload_replaces_the_function_at_once() {
     let server = Server::start(&[]);
     upload_ok(&server, "version", "def faasm_main():\n    print('one')\n");

@@ -34,4 +34,4 @@ pub use faasm_state::LocalTier;
 pub use limits::{CallLimits, MemoryBudget};
 pub use module::{FunctionModule, module_hash};
 pub use mpi::{Envelope, Mailbox, Message, MpiHost, MpiWorld, Pattern};
-pub use python::PythonConfig;
+pub use python::{PythonConfig, ResidentLimits};

@@ -15,10 +15,12 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::{AsContextMut, Extern, Instance, Memory, Store, Val};
 
 use super::memory::map_image;
+use super::resident::{ResidentCopies, ResidentLimits};
 use crate::parts::CallState;
 
 const MAGIC: &[u8; 8] = b"FAASMPY1";
@@ -33,18 +35,31 @@ pub(crate) struct MemoryImage {
     file: File,
     pages: u64,
     globals: Vec<(String, Val)>,
+    /// Copies of the memory kept from earlier instances, if any are kept.
+    resident: Option<Arc<ResidentCopies>>,
 }
 
 impl MemoryImage {
     /// The snapshot at `path`, or `None` if there is none or it is unusable (then it is made
     /// again).
-    pub(crate) fn open(path: &Path) -> Option<MemoryImage> {
+    pub(crate) fn open(path: &Path, limits: ResidentLimits) -> Option<MemoryImage> {
         let mut file = File::open(path).ok()?;
         let mut header = vec![0; HEADER];
         file.read_exact(&mut header).ok()?;
-        let image = parse_header(&header, file.try_clone().ok()?)?;
-        let expected = HEADER as u64 + image.pages * WASM_PAGE as u64;
-        (file.metadata().ok()?.len() == expected).then_some(image)
+        let (pages, globals) = parse_header(&header)?;
+        let expected = HEADER as u64 + pages * WASM_PAGE as u64;
+        (file.metadata().ok()?.len() == expected).then(|| Self::new(file, pages, globals, limits))
+    }
+
+    fn new(file: File, pages: u64, globals: Vec<(String, Val)>, limits: ResidentLimits) -> Self {
+        let len = pages as usize * WASM_PAGE;
+        let resident = ResidentCopies::new(&file, HEADER as u64, len, limits);
+        Self {
+            file,
+            pages,
+            globals,
+            resident,
+        }
     }
 
     /// Writes the memory and mutable globals of `instance` to `path` and opens the result.
@@ -52,6 +67,7 @@ impl MemoryImage {
         store: &mut Store<CallState>,
         instance: &Instance,
         path: &Path,
+        limits: ResidentLimits,
     ) -> std::io::Result<MemoryImage> {
         let mut globals = Vec::new();
         let exports: Vec<(String, Extern)> = instance
@@ -82,21 +98,18 @@ impl MemoryImage {
         }
         temp.as_file().sync_data()?;
         let file = temp.persist(path).map_err(|e| e.error)?;
-        Ok(MemoryImage {
-            file,
-            pages,
-            globals,
-        })
+        Ok(Self::new(file, pages, globals, limits))
     }
 
     /// Puts the snapshot into `instance`, a fresh instance of the interpreter on the Python
-    /// engine: grows its memory to the snapshot's size (through the call's memory cap), maps
-    /// the snapshot over it and sets its mutable globals.
+    /// engine: grows its memory to the snapshot's size (through the call's memory cap), moves
+    /// a resident copy in or maps the snapshot over it, and sets its mutable globals. Answers
+    /// the memory and whether it is a resident copy (its pages already in place).
     pub(crate) fn apply(
         &self,
         store: &mut Store<CallState>,
         instance: &Instance,
-    ) -> wasmtime::Result<Memory> {
+    ) -> wasmtime::Result<(Memory, bool)> {
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or_else(|| wasmtime::format_err!("the interpreter exports no memory"))?;
@@ -109,17 +122,27 @@ impl MemoryImage {
         }
         memory.grow(&mut *store, self.pages - current)?;
         let len = usize::try_from(self.pages)? * WASM_PAGE;
+        let base = memory.data_ptr(&*store);
         // SAFETY: the memory is one the Python engine's `ImageMemoryCreator` made (only that
         // engine runs the interpreter), it is `len` bytes long now, no guest code has run in
         // it yet, and snapshot files are never modified once written.
-        unsafe { map_image(memory.data_ptr(&*store), len, &self.file, HEADER as u64)? };
+        let resident = unsafe {
+            let moved = self.resident.as_ref().is_some_and(|r| r.move_into(base));
+            if !moved {
+                map_image(base, len, &self.file, HEADER as u64)?;
+            }
+            moved
+        };
+        if let Some(copies) = &self.resident {
+            copies.lease(base);
+        }
         for (name, value) in &self.globals {
             let global = instance
                 .get_global(&mut *store, name)
                 .ok_or_else(|| wasmtime::format_err!("the interpreter has no global {name}"))?;
             global.set(&mut *store, *value)?;
         }
-        Ok(memory)
+        Ok((memory, resident))
     }
 
     /// The snapshot's memory size in bytes.
@@ -156,7 +179,7 @@ fn encode_header(pages: u64, globals: &[(String, Val)]) -> std::io::Result<Vec<u
     Ok(header)
 }
 
-fn parse_header(header: &[u8], file: File) -> Option<MemoryImage> {
+fn parse_header(header: &[u8]) -> Option<(u64, Vec<(String, Val)>)> {
     let mut rest = header.strip_prefix(MAGIC)?;
     let mut take = |n: usize| {
         let (head, tail) = rest.split_at_checked(n)?;
@@ -181,9 +204,5 @@ fn parse_header(header: &[u8], file: File) -> Option<MemoryImage> {
         };
         globals.push((name, value));
     }
-    Some(MemoryImage {
-        file,
-        pages,
-        globals,
-    })
+    Some((pages, globals))
 }

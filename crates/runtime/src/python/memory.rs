@@ -16,6 +16,8 @@ use std::os::unix::fs::FileExt;
 use rustix::mm::{Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
+use super::resident;
+
 /// Creates [`ReservedMemory`]s.
 pub(crate) struct ImageMemoryCreator;
 
@@ -57,18 +59,10 @@ unsafe impl MemoryCreator for ImageMemoryCreator {
         let mapped = capacity
             .checked_add(guard_size_in_bytes)
             .ok_or("memory reservation overflows")?;
-        // SAFETY: a new private anonymous mapping at an address the kernel chooses.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                mapped,
-                ProtFlags::empty(),
-                MapFlags::PRIVATE | MapFlags::NORESERVE,
-            )
-        }
-        .map_err(|e| format!("reserving {mapped} bytes of memory: {e}"))?;
+        let base = reserve_aligned(mapped)
+            .map_err(|e| format!("reserving {mapped} bytes of memory: {e}"))?;
         let mut memory = ReservedMemory {
-            base: base.cast(),
+            base,
             mapped,
             capacity,
             size: 0,
@@ -117,10 +111,42 @@ unsafe impl LinearMemory for ReservedMemory {
 
 impl Drop for ReservedMemory {
     fn drop(&mut self) {
+        resident::release(self.base);
         // SAFETY: the mapping is this value's own and nothing refers to it any more.
         if let Err(e) = unsafe { rustix::mm::munmap(self.base.cast(), self.mapped) } {
             tracing::warn!("unmapping a Python call's memory: {e}");
         }
+    }
+}
+
+/// Where mappings are aligned: a huge page, so that moving a snapshot copy from one memory to
+/// another ([`resident`]) moves whole page tables rather than each page's entry.
+const ALIGN: usize = 2 << 20;
+
+/// A new inaccessible reservation of `len` bytes (a multiple of the page size) at an
+/// [`ALIGN`]ed address.
+pub(crate) fn reserve_aligned(len: usize) -> std::io::Result<*mut u8> {
+    let padded = len
+        .checked_add(ALIGN)
+        .ok_or_else(|| std::io::Error::other("reservation overflows"))?;
+    // SAFETY: a new private anonymous mapping at an address the kernel chooses.
+    let raw = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            padded,
+            ProtFlags::empty(),
+            MapFlags::PRIVATE | MapFlags::NORESERVE,
+        )
+    }?
+    .cast::<u8>();
+    let head = (ALIGN - raw as usize % ALIGN) % ALIGN;
+    // SAFETY: both trimmed ends lie in the mapping just made, which nothing uses yet.
+    unsafe {
+        if head > 0 {
+            rustix::mm::munmap(raw.cast(), head)?;
+        }
+        rustix::mm::munmap(raw.add(head + len).cast(), ALIGN - head)?;
+        Ok(raw.add(head))
     }
 }
 

