@@ -437,3 +437,27 @@ fn library_python_planner_and_in_flight_apps() {
         assert_eq!((reply.status, reply.text().as_str()), (200, text), "{kind}");
     }
 }
+
+#[test]
+fn mpi_worlds_through_the_planner() {
+    let ctl = Ctl::start();
+    ctl.upload("p2p", "tests/functions/mpi/p2p.c");
+    let (ok, expected) = crate::mpi::mpirun("p2p", 4, &[]);
+    assert!(ok, "mpirun failed: {expected}");
+    in_parallel(vec![
+        Box::new(|| {
+            let out = ctl.invoke(&["p2p", "--mpi-world-size", "4"]);
+            assert_summary(&out, "p2p", 0, &expected);
+        }),
+        Box::new(|| {
+            // One result per rank, as Faasm's planner reports a world.
+            let out = ctl.python(
+                "from faasmctl.util.invoke import invoke_wasm\n\
+                 r = invoke_wasm({'user': 'demo', 'function': 'p2p', 'mpi_world_size': 4}, \
+                 dict_out=True)\n\
+                 print(sorted(m.get('mpiRank', 0) for m in r['messageResults']))",
+            );
+            assert_eq!(stdout(&out), "[0, 1, 2, 3]\n", "{}", show(&out));
+        }),
+    ]);
+}

@@ -40,7 +40,7 @@ fn native(source: &str) -> PathBuf {
 }
 
 /// What OpenMPI's `mpirun -np ranks` prints for `source`, and whether it succeeded.
-fn mpirun(source: &str, ranks: u32, args: &[&str]) -> (bool, String) {
+pub(crate) fn mpirun(source: &str, ranks: u32, args: &[&str]) -> (bool, String) {
     let output = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-np"])
         .arg(ranks.to_string())

@@ -131,6 +131,11 @@ pub(crate) fn planner_request(http_type: &Value, payload: &str) -> Result<Reques
                 _ => None,
             };
             message.status = None;
+            // faasmctl's `--mpi-world-size` sends the size without `mpi`: in a batch, as for
+            // Faasm's planner, a world size makes the message an MPI world.
+            if message.mpi_world_size.is_some_and(|size| size > 0) {
+                message.mpi = Some(true);
+            }
             match message.validate()? {
                 Request::Invoke { call, .. } => Ok(BatchMessage {
                     id,
@@ -171,6 +176,7 @@ mod tests {
         let payload = serde_json::json!({"appId": 77, "messages": [
             {"id": 5, "appId": 77, "user": "demo", "function": "echo", "input_data": "aGk="},
             {"id": 6, "user": "demo", "function": "echo"},
+            {"id": 7, "user": "demo", "function": "mpi", "mpi_world_size": 4},
         ]});
         for kind in ["\"EXECUTE_BATCH\"", "10"] {
             let Request::ExecuteBatch(batch) =
@@ -179,10 +185,13 @@ mod tests {
                 panic!()
             };
             assert_eq!(batch.app_id, 77);
-            assert_eq!(batch.messages.len(), 2);
+            assert_eq!(batch.messages.len(), 3);
             assert_eq!(batch.messages[0].id, 5);
             assert_eq!(&batch.messages[0].call.input[..], b"hi");
             assert_eq!(&batch.messages[1].call.input[..], b"");
+            assert_eq!(batch.messages[1].call.mpi_world_size, None);
+            // faasmctl's --mpi-world-size: a world without "mpi": true.
+            assert_eq!(batch.messages[2].call.mpi_world_size, Some(4));
         }
     }
 

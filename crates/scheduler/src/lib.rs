@@ -945,6 +945,12 @@ impl Scheduler {
         }
     }
 
+    /// The calls of every rank of the MPI world whose rank 0 is call `root`, in rank order,
+    /// if rank 0 ran on this host and its result is retained.
+    pub fn world_ranks(&self, root: CallId) -> Option<Arc<[CallId]>> {
+        self.results.world(root)
+    }
+
     /// The user of call `id`, if this host knows it (it accepted or ran the call, and its
     /// result is retained).
     pub fn call_user(&self, id: CallId) -> Option<Arc<str>> {

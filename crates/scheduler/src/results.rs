@@ -126,6 +126,9 @@ struct Inner {
     /// Retained bytes by user, and the users' own caps (from their limits).
     user_bytes: HashMap<Arc<str>, usize>,
     user_caps: HashMap<Arc<str>, usize>,
+    /// The calls of every rank of an MPI world, by its rank 0's call, kept as long as rank
+    /// 0's result is.
+    worlds: HashMap<CallId, Arc<[CallId]>>,
 }
 
 impl Inner {
@@ -149,6 +152,7 @@ impl Inner {
             }
         }
         self.calls.remove(&finished.id);
+        self.worlds.remove(&finished.id);
         if finished.durable {
             forgotten.push(finished.id);
         }
@@ -270,6 +274,17 @@ impl ResultsRegistry {
             Some(Entry::Running(..)) => CallStatus::Running,
             Some(Entry::Finished(result, _)) => CallStatus::Finished(result.clone()),
         }
+    }
+
+    /// Records the calls of the ranks of the MPI world whose rank 0 is call `root`, in rank
+    /// order.
+    pub fn record_world(&self, root: CallId, ranks: Vec<CallId>) {
+        self.inner.lock().worlds.insert(root, ranks.into());
+    }
+
+    /// The calls of the ranks of the world whose rank 0 is `root`, if it ran here.
+    pub fn world(&self, root: CallId) -> Option<Arc<[CallId]>> {
+        self.inner.lock().worlds.get(&root).cloned()
     }
 
     /// The user of call `id`, if known (results restored after a restart do not know it).

@@ -36,9 +36,74 @@ struct BatchCall {
     python: Option<(String, String)>,
     /// When the batch was accepted, in ms since the epoch.
     submitted_ms: i64,
+    /// For an MPI message, its world's size: its result then lists every rank's.
+    world_size: Option<u32>,
+}
+
+/// Results a batch reports when finished: one per message, one per rank for MPI messages.
+fn expected_results(calls: &[BatchCall]) -> usize {
+    calls
+        .iter()
+        .map(|c| c.world_size.unwrap_or(1) as usize)
+        .sum()
+}
+
+/// A finished call's return value, the text Faasm's `outputData` holds (a sync call's body:
+/// stdout, then the output or the failure's reason), and its queued and executing times in µs.
+type Outcome = (i32, String, u64, u64);
+
+/// The outcome of call `id`, once it has finished.
+async fn outcome_of(scheduler: &Scheduler, id: CallId) -> Option<Outcome> {
+    match scheduler.status(id).await {
+        CallStatus::Running => None,
+        CallStatus::Finished(result) => Some((
+            result.return_value,
+            String::from_utf8_lossy(&result.body()).into_owned(),
+            result.timings.queued_us,
+            result.timings.exec_us,
+        )),
+        CallStatus::NotFound => Some((1, "result expired".to_owned(), 0, 0)),
+    }
 }
 
 impl BatchCall {
+    /// The message's result in the planner's shape; `world` is the rank and size of an MPI
+    /// rank's. Every key is a field of Faasm's protobuf `Message` (clients parse strictly),
+    /// and the ids are the client's.
+    fn result(
+        &self,
+        app_id: i64,
+        host: &str,
+        world: Option<(i32, u32)>,
+        outcome: Outcome,
+    ) -> Value {
+        let (return_value, output, queued_us, exec_us) = outcome;
+        let start_ts = self.submitted_ms + (queued_us / 1000) as i64;
+        let mut result = json!({
+            "id": self.message_id,
+            "appId": app_id,
+            "user": self.user,
+            "function": self.function,
+            "output_data": output,
+            "returnValue": return_value,
+            "start_ts": start_ts,
+            "finish_ts": start_ts + (exec_us / 1000) as i64,
+            "mainHost": host,
+            "executedHost": host,
+        });
+        if let Some((py_user, py_func)) = &self.python {
+            result["python"] = json!(true);
+            result["py_user"] = json!(py_user);
+            result["py_func"] = json!(py_func);
+        }
+        if let Some((rank, size)) = world {
+            result["mpi"] = json!(true);
+            result["mpiRank"] = json!(rank);
+            result["mpi_world_size"] = json!(size);
+        }
+        result
+    }
+
     async fn running(&self, scheduler: &Scheduler) -> bool {
         match &self.call {
             Ok(id) => matches!(scheduler.status(*id).await, CallStatus::Running),
@@ -60,9 +125,8 @@ impl Batches {
         scheduler: &std::sync::Arc<Scheduler>,
         batch: BatchRequest,
     ) -> Result<Value, ApiError> {
-        let expected = batch.messages.len();
         self.reserve(scheduler, batch.app_id).await?;
-        let mut started = Vec::with_capacity(expected);
+        let mut started = Vec::with_capacity(batch.messages.len());
         let mut failure = None;
         let submitted_ms = now_ms();
         for message in batch.messages {
@@ -70,6 +134,7 @@ impl Batches {
             let python = call
                 .python
                 .then(|| (call.user.clone(), call.function.clone()));
+            let world_size = call.mpi_world_size;
             let call = match scheduler.submit(call, true).await {
                 Ok((call_id, _)) => Ok(call_id),
                 Err(err @ ApiError::NotFound(_)) => Err(err.to_string()),
@@ -85,8 +150,10 @@ impl Batches {
                 function: message.function,
                 python,
                 submitted_ms,
+                world_size,
             });
         }
+        let expected = expected_results(&started);
         self.remember(batch.app_id, started);
         if let Some(err) = failure {
             return Err(err);
@@ -138,9 +205,8 @@ impl Batches {
         }
     }
 
-    /// The planner's `BatchExecuteRequestStatus` for `app_id`: finished once every call is.
-    /// Every key is a field of Faasm's protobuf `Message` (clients parse strictly), and the
-    /// ids are the client's.
+    /// The planner's `BatchExecuteRequestStatus` for `app_id`: finished once every call is,
+    /// with one result per message, and for an MPI message one per rank of its world.
     pub async fn status(
         &self,
         scheduler: &Scheduler,
@@ -151,47 +217,39 @@ impl Batches {
         let calls =
             calls.ok_or_else(|| ApiError::NotFound("App not registered in results".into()))?;
         let mut results = Vec::with_capacity(calls.len());
+        let mut finished = 0;
         for call in &calls {
-            // Faasm's `outputData` is a protobuf string: the text a sync call answers (stdout,
-            // then the output or the failure's reason).
-            let (return_value, output, queued_us, exec_us) = match &call.call {
-                Err(reason) => (1, reason.clone(), 0, 0),
-                Ok(id) => match scheduler.status(*id).await {
-                    CallStatus::Running => continue,
-                    CallStatus::Finished(result) => (
-                        result.return_value,
-                        String::from_utf8_lossy(&result.body()).into_owned(),
-                        result.timings.queued_us,
-                        result.timings.exec_us,
-                    ),
-                    CallStatus::NotFound => (1, "result expired".to_owned(), 0, 0),
-                },
+            let id = match &call.call {
+                Err(reason) => {
+                    results.push(call.result(app_id, host, None, (1, reason.clone(), 0, 0)));
+                    finished += 1;
+                    continue;
+                }
+                Ok(id) => *id,
             };
-            let start_ts = call.submitted_ms + (queued_us / 1000) as i64;
-            let mut result = json!({
-                "id": call.message_id,
-                "appId": app_id,
-                "user": call.user,
-                "function": call.function,
-                "output_data": output,
-                "returnValue": return_value,
-                "start_ts": start_ts,
-                "finish_ts": start_ts + (exec_us / 1000) as i64,
-                "mainHost": host,
-                "executedHost": host,
-            });
-            if let Some((py_user, py_func)) = &call.python {
-                result["python"] = json!(true);
-                result["py_user"] = json!(py_user);
-                result["py_func"] = json!(py_func);
+            let Some(outcome) = outcome_of(scheduler, id).await else {
+                continue;
+            };
+            finished += 1;
+            let world = call.world_size.map(|size| (0, size));
+            results.push(call.result(app_id, host, world, outcome));
+            // The world ended with rank 0: every rank that ran here has its result.
+            let ranks = scheduler.world_ranks(id).unwrap_or_default();
+            for (rank, &rank_id) in ranks.iter().enumerate().skip(1) {
+                let (Some(size), Some(outcome)) =
+                    (call.world_size, outcome_of(scheduler, rank_id).await)
+                else {
+                    continue;
+                };
+                let world = Some((rank as i32, size));
+                results.push(call.result(app_id, host, world, outcome));
             }
-            results.push(result);
         }
         Ok(json!({
             "appId": app_id,
-            "expectedNumMessages": calls.len(),
+            "expectedNumMessages": expected_results(&calls),
             // An app still being started has no calls yet.
-            "finished": !calls.is_empty() && results.len() == calls.len(),
+            "finished": !calls.is_empty() && finished == calls.len(),
             "messageResults": results,
         }))
     }

@@ -197,6 +197,9 @@ impl WorldRoot {
             };
             ids.push(id);
         }
+        self.scheduler
+            .results
+            .record_world(self.tree.root, ids.clone());
         if let Some(spread) = &self.spread {
             spread.start_elsewhere(&self.call, ids);
         }
