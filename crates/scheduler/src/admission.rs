@@ -490,3 +490,27 @@ impl AwaitTicket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trying_for_instances_takes_what_fits_now_and_gives_it_back_on_drop() {
+        // 8 instances: 1 reserved for children, a user's share is 6.
+        let admission = Admission::new(AdmissionConfig::new(8, 2));
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        // A root leaves the reserve within its user's share: 5 of the 10 asked.
+        let held = admission.try_instances(&a, 10);
+        assert_eq!(held.len(), 5);
+        assert!(admission.try_instances(&a, 1).is_empty());
+        // Host-wide, the reserve stays free: 3 free, 2 for another user.
+        let other = admission.try_instances(&b, 10);
+        assert_eq!(other.len(), 2);
+        assert_eq!(admission.free_instances(), 1);
+        drop(held);
+        assert_eq!(admission.free_instances(), 6);
+        assert!(admission.try_instances(&a, 0).is_empty());
+        assert_eq!(admission.try_instances(&a, 3).len(), 3);
+    }
+}
