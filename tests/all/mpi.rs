@@ -219,18 +219,24 @@ fn a_world_too_large_for_one_host_spreads_over_two() {
 #[test]
 fn a_failing_rank_on_another_host_fails_the_world() {
     let redis = Redis::start();
-    let hosts = two_hosts(&redis, ["8", "4"], &["--call-timeout", "600"]);
+    let args = ["--call-timeout", "600", "--mpi-buffer-limit", "1MiB"];
+    let hosts = two_hosts(&redis, ["8", "4"], &args);
     upload(&hosts[0], "fail");
     // Posted to the small host, which runs ranks 0 and 1: they wait for rank 2, which fails
-    // on the other host.
-    let json = world(&hosts[1], "fail", 6, "abort").json();
-    assert_eq!(json["status"], "FAILED", "{json:#}");
-    let error = json["error"].as_str().unwrap();
-    assert!(error.contains("MPI world failed: rank 2"), "{error}");
-    assert!(
-        error.contains("aborted the world with error code 3"),
-        "{error}"
-    );
+    // on the other host, or floods rank 0 across hosts past what a host holds for a world.
+    for (how, reason) in [
+        ("abort", "aborted the world with error code 3"),
+        ("flood", "past 1048576 bytes (--mpi-buffer-limit)"),
+    ] {
+        let json = world(&hosts[1], "fail", 6, how).json();
+        assert_eq!(json["status"], "FAILED", "{json:#}");
+        let error = json["error"].as_str().unwrap();
+        assert!(error.contains("MPI world failed"), "{how}: {error}");
+        assert!(error.contains(reason), "{how}: {error}");
+    }
+    // The failed worlds took nothing with them: a world across both hosts still runs.
+    upload(&hosts[0], "p2p");
+    matches_openmpi(&hosts[1], "p2p", 6);
 }
 
 #[test]

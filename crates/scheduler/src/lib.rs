@@ -410,7 +410,7 @@ impl Scheduler {
             )));
         }
         if let Some(size) = call.mpi_world_size {
-            let (max, what) = self.max_world().await;
+            let (max, what) = self.max_world(size as usize).await;
             if size as usize > max {
                 return Err(ApiError::BadRequest(format!(
                     "an MPI world of {size} ranks needs {size} instances at once; {what} \
@@ -458,11 +458,11 @@ impl Scheduler {
         Ok((id, receiver))
     }
 
-    /// The largest MPI world that can be admitted: this host's, or with worlds spreading over
-    /// hosts, the deployment's.
-    async fn max_world(&self) -> (usize, &'static str) {
+    /// The largest MPI world that can be admitted: this host's, or when a world larger than
+    /// that may spread over hosts, the deployment's (asked of Redis only then).
+    async fn max_world(&self, size: usize) -> (usize, &'static str) {
         let here = self.admission.max_gang();
-        if self.peers.get().is_none() {
+        if size <= here || self.peers.get().is_none() {
             return (here, "this host");
         }
         let hosts = self.hosts("").await;

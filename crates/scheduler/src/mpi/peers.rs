@@ -61,7 +61,7 @@ impl Peers {
             links: Mutex::default(),
             worlds: Mutex::default(),
             asked: Mutex::default(),
-            queued_limit: queued_limit.clamp(1 << 20, Semaphore::MAX_PERMITS),
+            queued_limit: queued_limit.clamp(1 << 20, u32::MAX as usize),
         })
     }
 
@@ -189,10 +189,19 @@ impl Peers {
     }
 
     /// Queues a message frame for `host`, waiting while the bytes queued for it are over the
-    /// limit.
+    /// limit. A message larger than the limit fails its own world here: the receiving host
+    /// would refuse the frame and drop the connection, failing every world that shares it.
     pub async fn send(self: &Arc<Self>, host: &str, frame: Frame) -> Result<(), String> {
+        let bytes = frame.message_bytes();
+        if bytes > self.queued_limit {
+            return Err(format!(
+                "a message of {bytes} bytes is over the {} bytes a host may queue for another \
+                 (--mpi-buffer-limit)",
+                self.queued_limit
+            ));
+        }
         let link = self.link(host);
-        let share = frame.len().clamp(1, self.queued_limit) as u32;
+        let share = bytes.max(1) as u32;
         let room = link.room.clone().acquire_many_owned(share).await;
         let room = room.map_err(|_| format!("the connection to host {host} is closed"))?;
         let queued = Queued {

@@ -68,8 +68,9 @@ const MESSAGE: u8 = 1;
 const MESSAGE_HEADER: usize = 1 + 8 + 4 + 4 + 4 + 4;
 
 impl Frame {
-    /// Bytes the frame takes on the wire, beyond its length prefix.
-    pub fn len(&self) -> usize {
+    /// Bytes a message frame takes on the wire beyond its length prefix (0 for control
+    /// frames, which are small and not counted against a link's room).
+    pub fn message_bytes(&self) -> usize {
         match self {
             Frame::Control(_) => 0,
             Frame::Message { message, .. } => MESSAGE_HEADER + message.data.len(),
@@ -91,7 +92,7 @@ impl Frame {
                 message,
             } => {
                 let mut header = BytesMut::with_capacity(4 + MESSAGE_HEADER);
-                header.put_u32_le(frame_len(MESSAGE_HEADER + message.data.len())?);
+                header.put_u32_le(frame_len(self.message_bytes())?);
                 header.put_u8(MESSAGE);
                 header.put_u64_le(*world);
                 header.put_i32_le(*dest);
