@@ -59,12 +59,12 @@ static void micro(int allreduce, int rank)
     free(b);
 }
 
-// Seconds this rank spent inside the MPI calls wrapped in IN_MPI.
+// Seconds this rank spent inside the MPI calls wrapped in IN_MPI (a call or a block of them).
 static double mpi_seconds;
-#define IN_MPI(call)                            \
-    do {                                        \
-        double in_mpi_start = MPI_Wtime();      \
-        call;                                   \
+#define IN_MPI(...)                                \
+    do {                                           \
+        double in_mpi_start = MPI_Wtime();         \
+        __VA_ARGS__;                               \
         mpi_seconds += MPI_Wtime() - in_mpi_start; \
     } while (0)
 
@@ -203,7 +203,9 @@ static void stencil(int n, int iters, int rank, int size)
 static void transpose(int n, int iters, int rank, int size)
 {
     if (n % size != 0) {
-        fprintf(stderr, "transpose: order %d is not a multiple of %d ranks\n", n, size);
+        if (rank == 0) {
+            fprintf(stderr, "transpose: order %d is not a multiple of %d ranks\n", n, size);
+        }
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     const int w = n / size;
