@@ -210,15 +210,24 @@ impl Admission {
 
     /// Waits for a worker. Cancel-safe like [`Admission::instances`].
     pub async fn worker(self: &Arc<Self>, user: &Arc<str>, turn: Turn) -> WorkerPermit {
-        let (grant, granted) = oneshot::channel();
-        {
+        let granted = {
             let mut state = self.state.lock();
+            if state.free_workers > 0 && state.worker_turns.is_empty() {
+                // Nobody waits: the worker is this call's at once (MPI ranks take one back
+                // after every wait for a message, so this path is hot).
+                state.free_workers -= 1;
+                return WorkerPermit {
+                    admission: self.clone(),
+                };
+            }
+            let (grant, granted) = oneshot::channel();
             state.user(user).workers.insert(turn, grant);
             if !state.worker_turns.contains(user) {
                 state.worker_turns.push_back(user.clone());
             }
             state.dispatch(&self.config);
-        }
+            granted
+        };
         let mut waiting = Waiting {
             granted: Some(granted),
             on_drop: || self.release_worker(),

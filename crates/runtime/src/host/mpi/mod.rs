@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wasmtime::{Caller, Result, bail, format_err};
+use wasmtime::{Caller, Memory, Result, bail, format_err};
 
 use self::datatypes::Datatype;
 use self::topology::Cart;
@@ -53,6 +53,7 @@ const STATUS_SIZE: u32 = 20;
 /// A call's MPI context.
 pub(crate) struct MpiCall {
     host: Option<Arc<dyn MpiHost>>,
+    memory: Option<Memory>,
     world: Option<Arc<dyn MpiWorld>>,
     finalized: bool,
     /// What `MPI_Init_thread` granted (`MPI_THREAD_SINGLE` after `MPI_Init`).
@@ -128,6 +129,7 @@ impl MpiCall {
     pub fn new(host: Option<Arc<dyn MpiHost>>) -> Self {
         Self {
             host,
+            memory: None,
             world: None,
             finalized: false,
             thread_level: 0,
@@ -241,21 +243,32 @@ fn guest_len(len: usize) -> Result<u32> {
     u32::try_from(len).map_err(|_| format_err!("{len} bytes exceed a wasm32 memory"))
 }
 
+/// The guest's linear memory, looked up once per call (by name, which costs more than a
+/// small message's copy).
+fn guest_memory<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<Memory> {
+    if let Some(memory) = mpi(caller).memory {
+        return Ok(memory);
+    }
+    let memory = memory::exported(caller)?;
+    mpi(caller).memory = Some(memory);
+    Ok(memory)
+}
+
 /// A copy of `len` bytes of guest memory at `ptr`, bounds-checked.
 fn read<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, len: usize) -> Result<Vec<u8>> {
-    let memory = memory::exported(caller)?;
+    let memory = guest_memory(caller)?;
     let data = memory.data(&caller);
     Ok(data[memory::range(data, ptr, guest_len(len)?)?].to_vec())
 }
 
 /// Checks that `len` bytes at `ptr` lie inside guest memory.
 fn check<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, len: usize) -> Result<()> {
-    let memory = memory::exported(caller)?;
+    let memory = guest_memory(caller)?;
     memory::range(memory.data(&caller), ptr, guest_len(len)?).map(drop)
 }
 
 fn write<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, bytes: &[u8]) -> Result<()> {
-    let memory = memory::exported(caller)?;
+    let memory = guest_memory(caller)?;
     let data = memory.data_mut(&mut *caller);
     let range = memory::range(data, ptr, guest_len(bytes.len())?)?;
     data[range].copy_from_slice(bytes);
@@ -268,7 +281,7 @@ fn write_payload<T: MpiView>(
     ptr: u32,
     payload: &Payload,
 ) -> Result<()> {
-    let memory = memory::exported(caller)?;
+    let memory = guest_memory(caller)?;
     let range = memory::range(memory.data(&caller), ptr, guest_len(payload.len())?)?;
     // SAFETY: the range lies inside this rank's memory, which only this (suspended) guest
     // and this host call use; a raw pointer, not a slice of the whole memory, because part
@@ -290,7 +303,7 @@ unsafe fn lend<T: MpiView>(
     ptr: u32,
     len: usize,
 ) -> Result<(Arc<Loan>, Lender)> {
-    let memory = memory::exported(caller)?;
+    let memory = guest_memory(caller)?;
     let range = memory::range(memory.data(&caller), ptr, guest_len(len)?)?;
     // SAFETY: the range lies inside guest memory, which cannot move or shrink while the
     // guest is suspended in this call; the caller keeps it unchanged.
@@ -468,6 +481,12 @@ async fn progress_until<R, T: MpiView>(
 
 /// Receives the earliest message `pattern` matches, after the receives posted before it.
 async fn receive<T: MpiView>(caller: &mut Caller<'_, T>, pattern: Pattern) -> Result<Message> {
+    if mpi(caller).posted.is_empty() {
+        // Nothing posted earlier comes first: the message is this receive's if it is here.
+        if let Some(message) = world(caller)?.mailbox().take(&pattern) {
+            return Ok(message);
+        }
+    }
     let handle = mpi(caller).new_request(Request::Pending(Receive {
         pattern,
         into: Destination::Host(None),
