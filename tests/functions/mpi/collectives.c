@@ -262,6 +262,20 @@ int main(int argc, char** argv)
     int a2av = 0;
     for (int i = 0; i < size * (rank + 1); i++) a2av += in[i] * (i % 3 + 1);
     show_ints("alltoallv", &a2av, 1);
+    // Blocks large enough to be lent, and the same in place.
+    {
+        enum { BLOCK = 12000 };
+        int* big_out = malloc(sizeof(int) * BLOCK * size);
+        int* big_in = malloc(sizeof(int) * BLOCK * size);
+        for (int i = 0; i < BLOCK * size; i++) big_out[i] = rank * 7919 + i;
+        MPI_Alltoall(big_out, BLOCK, MPI_INT, big_in, BLOCK, MPI_INT, MPI_COMM_WORLD);
+        int sums[2] = { checksum(big_in, BLOCK * size), 0 };
+        MPI_Alltoall(MPI_IN_PLACE, BLOCK, MPI_INT, big_out, BLOCK, MPI_INT, MPI_COMM_WORLD);
+        sums[1] = checksum(big_out, BLOCK * size);
+        show_ints("alltoall_large", sums, 2);
+        free(big_out);
+        free(big_in);
+    }
 
     // Reduce_scatter: rank i gets i + 1 items of the sum.
     int total = size * (size + 1) / 2;

@@ -11,9 +11,10 @@ use wasmtime::{Caller, Result, bail, format_err};
 use super::MpiView;
 use super::datatypes::{self, Datatype};
 use super::{
-    CommInfo, IN_PLACE, byte_len, check, mpi, read, read_i32s, receive, send_bytes, write,
+    CommInfo, IN_PLACE, byte_len, check, copy_within, deliver_into, lend, mpi, read, read_i32s,
+    receive, send_bytes, send_payload, world, write,
 };
-use crate::mpi::Pattern;
+use crate::mpi::{Pattern, Payload};
 
 const BARRIER: i32 = 1;
 const BCAST: i32 = 2;
@@ -41,12 +42,17 @@ async fn recv_from<T: MpiView>(
     source: i32,
     tag: i32,
 ) -> Result<Bytes> {
-    let pattern = Pattern {
+    let message = receive(caller, collective(comm, source, tag)).await?;
+    Ok(message.data.into_bytes()?)
+}
+
+/// What a collective's receive from `source` with `tag` accepts.
+fn collective(comm: CommInfo, source: i32, tag: i32) -> Pattern {
+    Pattern {
         context: comm.context + 1,
         source: Some(source),
         tag: Some(tag),
-    };
-    Ok(receive(caller, pattern).await?.data.into_bytes()?)
+    }
 }
 
 /// A reduction: the operation and the datatype it is applied to.
@@ -929,8 +935,11 @@ pub(super) async fn allgatherv<T: MpiView>(
     Ok(0)
 }
 
-/// Alltoall and Alltoallv: pairwise, every rank sends block `i` to rank `i` (sends are eager,
-/// so all sends go first), then receives from each.
+/// Alltoall and Alltoallv: pairwise, every rank sends block `i` to rank `i` (all sends go
+/// first: they never wait), then receives from each. A block to another rank of at least the
+/// eager limit is lent (the guest
+/// stays suspended until every one has been copied), so it crosses to the receiver's memory
+/// with one copy; a rank's own block is copied within its memory.
 async fn alltoall_into<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
@@ -940,35 +949,45 @@ async fn alltoall_into<T: MpiView>(
     recv_layout: Layout,
 ) -> Result<()> {
     let (size, rank) = (comm.size, comm.rank);
-    let (source, layout) = if sendbuf == IN_PLACE {
+    let in_place = sendbuf == IN_PLACE;
+    let (source, layout) = if in_place {
         (recvbuf, &recv_layout)
     } else {
         (sendbuf, &send_layout)
     };
-    let mut outgoing = Vec::with_capacity(size as usize);
-    for &(offset, len) in layout {
-        outgoing.push(Bytes::from(read(caller, at(source, offset)?, len)?));
+    if !in_place {
+        let (offset, len) = layout[rank as usize];
+        let (own_offset, own_len) = recv_layout[rank as usize];
+        check_fits(len, own_len)?;
+        copy_within(caller, at(source, offset)?, at(recvbuf, own_offset)?, len)?;
     }
+    let eager_limit = world(caller)?.eager_limit();
+    let mut lent = Vec::new();
     for step in 1..size {
         let dest = (rank + step) % size;
-        send_to(
-            caller,
-            comm,
-            dest,
-            ALLTOALL,
-            outgoing[dest as usize].clone(),
-        )
-        .await?;
+        let (offset, len) = layout[dest as usize];
+        let block = at(source, offset)?;
+        if !in_place && len >= eager_limit {
+            // SAFETY: the guest stays suspended until every lender is returned or dropped,
+            // and this call writes only the receive buffer meanwhile, which must not overlap
+            // the send buffer.
+            let (loan, lender) = unsafe { lend(caller, block, len)? };
+            let context = comm.context + 1;
+            send_payload(caller, comm, context, dest, ALLTOALL, Payload::Lent(loan)).await?;
+            lent.push(lender);
+        } else {
+            let data = Bytes::from(read(caller, block, len)?);
+            send_to(caller, comm, dest, ALLTOALL, data).await?;
+        }
     }
-    let (own_offset, own_len) = recv_layout[rank as usize];
-    check_fits(outgoing[rank as usize].len(), own_len)?;
-    write(caller, at(recvbuf, own_offset)?, &outgoing[rank as usize])?;
     for step in 1..size {
         let from = (rank - step).rem_euclid(size);
-        let block = recv_from(caller, comm, from, ALLTOALL).await?;
+        let message = receive(caller, collective(comm, from, ALLTOALL)).await?;
         let (offset, len) = recv_layout[from as usize];
-        check_fits(block.len(), len)?;
-        write(caller, at(recvbuf, offset)?, &block)?;
+        deliver_into(caller, &message, at(recvbuf, offset)?, len)?;
+    }
+    for lender in lent {
+        caller.data_mut().chaining().idle(lender.returned()).await;
     }
     Ok(())
 }

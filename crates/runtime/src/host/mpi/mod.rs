@@ -275,6 +275,21 @@ fn write<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, bytes: &[u8]) -> Resu
     Ok(())
 }
 
+/// Copies `len` bytes of guest memory from `from` to `to` (both checked).
+fn copy_within<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    from: u32,
+    to: u32,
+    len: usize,
+) -> Result<()> {
+    let memory = guest_memory(caller)?;
+    let data = memory.data_mut(&mut *caller);
+    let source = memory::range(data, from, guest_len(len)?)?;
+    let dest = memory::range(data, to, guest_len(len)?)?;
+    data.copy_within(source, dest.start);
+    Ok(())
+}
+
 /// Copies a message's bytes to guest memory at `ptr` (returning a loan to its sender).
 fn write_payload<T: MpiView>(
     caller: &mut Caller<'_, T>,
