@@ -7,6 +7,7 @@
 //! another host (later) would go over the wire. That is the seam for worlds across hosts.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -125,6 +126,9 @@ pub trait MpiWorld: Send + Sync + 'static {
     fn mailbox(&self) -> &Mailbox;
     /// Sends `data` to rank `dest` (buffered: returns once the message is queued there).
     fn send(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>>;
+    /// The world's ranks host by host: consecutive ranges covering `0..size` in order, one per
+    /// host (a single range when the whole world runs on one host).
+    fn hosts(&self) -> &[Range<i32>];
 }
 
 /// A call's link to the world it belongs to, given by the scheduler to every rank's call.
