@@ -76,7 +76,11 @@ impl Hosts {
     /// keep the world's rank numbers (duplicates and Cartesian ones never reorder), so the
     /// world's layout holds for every communicator, cut to its size.
     pub fn of(world: &dyn MpiWorld, comm: CommInfo) -> Option<Self> {
-        let world_hosts = world.hosts();
+        Self::cut(world.hosts(), comm)
+    }
+
+    /// `world_hosts` (the world's ranks host by host) cut to `comm`.
+    fn cut(world_hosts: &[Range<i32>], comm: CommInfo) -> Option<Self> {
         if world_hosts.len() < 2 {
             return None;
         }
@@ -108,5 +112,48 @@ impl Hosts {
         let ranks = self.ranges[self.mine].clone();
         let leader = leaders[self.mine] - ranks.start;
         (Team::consecutive(comm, ranks), leader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comm(rank: i32, size: i32) -> CommInfo {
+        CommInfo {
+            context: 2,
+            rank,
+            size,
+        }
+    }
+
+    #[test]
+    fn one_host_has_no_layout() {
+        assert!(Hosts::cut(&[0..8], comm(3, 8)).is_none());
+        // A communicator of the first host's ranks only (a smaller Cartesian grid).
+        assert!(Hosts::cut(&[0..3, 3..8], comm(1, 3)).is_none());
+    }
+
+    #[test]
+    fn leaders_are_the_root_on_its_host_and_the_lowest_elsewhere() {
+        let world = [0..3, 3..8];
+        let hosts = Hosts::cut(&world, comm(4, 8)).unwrap();
+        assert_eq!(hosts.host_of(2), 0);
+        assert_eq!(hosts.host_of(7), 1);
+        assert_eq!(hosts.leaders(0), [0, 3]);
+        assert_eq!(hosts.leaders(6), [0, 6]);
+        assert_eq!(hosts.leaders(1), [1, 3]);
+        // Rank 4's host, numbered from rank 3, led by rank 6 (member 3).
+        let leaders = hosts.leaders(6);
+        let (local, leader) = hosts.local(comm(4, 8), &leaders);
+        assert_eq!((local.me, local.size, leader), (1, 5, 3));
+        assert_eq!(local.rank(leader), 6);
+        let team = Team::listed(comm(6, 8), &leaders).unwrap();
+        assert_eq!((team.me, team.size, team.rank(0)), (1, 2, 0));
+        assert!(Team::listed(comm(4, 8), &leaders).is_none());
+        // Cut to a communicator of 6 ranks: the second host holds 3..6.
+        let cut = Hosts::cut(&world, comm(5, 6)).unwrap();
+        let (local, _) = cut.local(comm(5, 6), &cut.leaders(0));
+        assert_eq!((local.me, local.size), (2, 3));
     }
 }
