@@ -119,6 +119,11 @@ pub struct ServeArgs {
     /// the world [default: 256MiB].
     #[arg(long, env = "FAASM_MPI_BUFFER_LIMIT")]
     mpi_buffer_limit: Option<ByteSize>,
+    /// A blocking MPI send of at least this many bytes to a rank on the same host is lent to
+    /// the receiver, who copies it straight from the sender's memory, and returns once it
+    /// has; smaller sends are copied and return at once [default: 32KiB].
+    #[arg(long, env = "FAASM_MPI_EAGER_LIMIT")]
+    mpi_eager_limit: Option<ByteSize>,
     /// Runs an accepted async call gets if the host restarts during it [default: 3].
     #[arg(long, env = "FAASM_MAX_ATTEMPTS")]
     max_attempts: Option<u32>,
@@ -229,6 +234,7 @@ impl ServeArgs {
             max_tree_calls: self.max_tree_calls.or(lower.max_tree_calls),
             max_result_bytes: self.max_result_bytes.or(lower.max_result_bytes),
             mpi_buffer_limit: self.mpi_buffer_limit.or(lower.mpi_buffer_limit),
+            mpi_eager_limit: self.mpi_eager_limit.or(lower.mpi_eager_limit),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             metric_label_pairs: self.metric_label_pairs.or(lower.metric_label_pairs),
             drain_timeout: self.drain_timeout.or(lower.drain_timeout),
@@ -394,6 +400,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_chained_calls = args.max_chained_calls.unwrap_or(config.max_chained_calls);
     config.max_attempts = args.max_attempts.unwrap_or(config.max_attempts).max(1);
     config.mpi_buffer_bytes = bytes(args.mpi_buffer_limit, config.mpi_buffer_bytes as u64) as usize;
+    config.mpi_eager_bytes = bytes(args.mpi_eager_limit, config.mpi_eager_bytes as u64) as usize;
     config.mpi_placement_timeout = limits.timeout;
     config.queue_capacity = args.queue_size.unwrap_or(config.queue_capacity);
     config.metric_label_pairs = args.metric_label_pairs.unwrap_or(config.metric_label_pairs);

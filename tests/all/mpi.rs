@@ -160,6 +160,17 @@ fn a_failing_rank_fails_the_world_and_releases_the_others() {
         assert!(error.contains("MPI world failed: rank 2"), "{how}: {error}");
         assert!(error.contains(reason), "{how}: {error}");
     }
+    // A rank waiting in a large send (its buffer lent to a receiver that never takes it)
+    // is released too, and the host runs the next world.
+    let json = world(&server, "fail", 4, "lent").json();
+    assert_eq!(json["status"], "FAILED", "{json:#}");
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("rank 1 aborted the world with error code 4"),
+        "{error}"
+    );
+    upload(&server, "p2p");
+    matches_openmpi(&server, "p2p", 4);
 }
 
 #[test]

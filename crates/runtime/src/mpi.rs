@@ -4,7 +4,8 @@
 //!
 //! A rank always receives from its own mailbox, which lives on its host; a send goes through
 //! [`MpiWorld::send`], which for a rank on this host pushes into its mailbox and for a rank on
-//! another host (later) would go over the wire. That is the seam for worlds across hosts.
+//! another host goes over the wire. A large message to a rank on this host is lent rather
+//! than copied ([`Loan`]): the receiver copies it straight from the sender's memory.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -28,10 +29,150 @@ pub struct Envelope {
 }
 
 /// One message in flight: its envelope and bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Message {
     pub envelope: Envelope,
-    pub data: Bytes,
+    pub data: Payload,
+}
+
+/// A message's bytes: held by the host, or lent by the sending rank until they are copied.
+#[derive(Debug)]
+pub enum Payload {
+    Owned(Bytes),
+    Lent(Arc<Loan>),
+}
+
+/// The sending rank stopped (its world is failing) before its lent message was copied.
+#[derive(Debug, thiserror::Error)]
+#[error("the sending rank stopped before its message was received")]
+pub struct Withdrawn;
+
+impl Payload {
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Owned(bytes) => bytes.len(),
+            Payload::Lent(loan) => loan.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the host holds for this message (a loan holds none: they stay in the sender's
+    /// memory).
+    fn held(&self) -> usize {
+        match self {
+            Payload::Owned(bytes) => bytes.len(),
+            Payload::Lent(_) => 0,
+        }
+    }
+
+    /// Copies the bytes to `dest`, returning a loan to its sender.
+    ///
+    /// # Safety
+    /// `dest` must be valid for writes of [`Payload::len`] bytes that nothing else reads or
+    /// writes meanwhile.
+    pub unsafe fn copy_to(&self, dest: *mut u8) -> Result<(), Withdrawn> {
+        match self {
+            // SAFETY: the caller vouches for `dest`; the source is this payload's own bytes.
+            Payload::Owned(bytes) => unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), dest, bytes.len());
+                Ok(())
+            },
+            // SAFETY: as above.
+            Payload::Lent(loan) => unsafe { loan.copy_to(dest) },
+        }
+    }
+
+    /// The bytes as the host's own (a loan is copied and returned).
+    pub fn into_bytes(self) -> Result<Bytes, Withdrawn> {
+        match self {
+            Payload::Owned(bytes) => Ok(bytes),
+            Payload::Lent(loan) => {
+                let mut bytes = Vec::with_capacity(loan.len);
+                // SAFETY: `bytes` has room for `loan.len` bytes, which are then initialised.
+                unsafe {
+                    loan.copy_to(bytes.as_mut_ptr())?;
+                    bytes.set_len(loan.len);
+                }
+                Ok(bytes.into())
+            }
+        }
+    }
+}
+
+/// Bytes of a sending rank's linear memory, lent while the rank waits in its send, so that a
+/// large message crosses from one rank's memory to another's with one copy. The sender's
+/// [`Lender`] withdraws the loan if the send is given up (its world fails), so the bytes are
+/// never read once the sender can run, change or free its memory again.
+#[derive(Debug)]
+pub struct Loan {
+    len: usize,
+    /// The lent bytes; `None` once copied or withdrawn.
+    region: Mutex<Option<LentBytes>>,
+    returned: Notify,
+}
+
+#[derive(Debug)]
+struct LentBytes(*const u8);
+
+// SAFETY: the pointer is only read under the loan's mutex, while the lender guarantees that
+// the bytes stay valid and unchanged (see `Loan::lend`).
+unsafe impl Send for LentBytes {}
+
+impl Loan {
+    /// Lends `len` bytes at `ptr` until they are copied or the [`Lender`] is dropped.
+    ///
+    /// # Safety
+    /// The bytes must stay valid and unchanged as long as the returned [`Lender`] lives and
+    /// [`Lender::returned`] has not resolved.
+    pub unsafe fn lend(ptr: *const u8, len: usize) -> (Arc<Loan>, Lender) {
+        let loan = Arc::new(Loan {
+            len,
+            region: Mutex::new(Some(LentBytes(ptr))),
+            returned: Notify::new(),
+        });
+        (loan.clone(), Lender(loan))
+    }
+
+    /// # Safety
+    /// As [`Payload::copy_to`].
+    unsafe fn copy_to(&self, dest: *mut u8) -> Result<(), Withdrawn> {
+        let mut region = self.region.lock();
+        let lent = region.take().ok_or(Withdrawn)?;
+        // SAFETY: the lender keeps the bytes valid while the region is `Some`, and the
+        // caller vouches for `dest`; the mutex is held across the copy, so a withdrawal waits.
+        unsafe { std::ptr::copy_nonoverlapping(lent.0, dest, self.len) };
+        drop(region);
+        self.returned.notify_waiters();
+        Ok(())
+    }
+}
+
+/// The sending side of a [`Loan`]: wait for [`Lender::returned`]; dropping it withdraws the
+/// loan (waiting for a copy under way to finish).
+pub struct Lender(Arc<Loan>);
+
+impl Lender {
+    /// Resolves once the receiver has copied the bytes.
+    pub async fn returned(&self) {
+        loop {
+            let returned = self.0.returned.notified();
+            let mut returned = std::pin::pin!(returned);
+            returned.as_mut().enable();
+            if self.0.region.lock().is_none() {
+                return;
+            }
+            returned.await;
+        }
+    }
+}
+
+impl Drop for Lender {
+    fn drop(&mut self) {
+        self.0.region.lock().take();
+    }
 }
 
 /// What a receive accepts: its context, and a source and tag or any (`None`).
@@ -73,7 +214,7 @@ impl Mailbox {
     /// Queues `message`, unless the bytes waiting (counted with this message's) would pass
     /// `limit`: then the message is refused and its size is returned.
     pub fn deliver(&self, message: Message, limit: usize) -> Result<(), usize> {
-        let len = message.data.len();
+        let len = message.data.held();
         let fits = self
             .buffered
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -93,7 +234,7 @@ impl Mailbox {
         let index = queue.iter().position(|m| pattern.matches(&m.envelope))?;
         let message = queue.remove(index)?;
         self.buffered
-            .fetch_sub(message.data.len(), Ordering::AcqRel);
+            .fetch_sub(message.data.held(), Ordering::AcqRel);
         Some(message)
     }
 
@@ -124,7 +265,10 @@ pub trait MpiWorld: Send + Sync + 'static {
     fn size(&self) -> i32;
     /// This rank's incoming messages.
     fn mailbox(&self) -> &Mailbox;
-    /// Sends `data` to rank `dest` (buffered: returns once the message is queued there).
+    /// A blocking send of at least this many bytes to another rank lends its buffer rather
+    /// than copying it ([`Loan`]), and returns once the receiver has copied it.
+    fn eager_limit(&self) -> usize;
+    /// Sends `data` to rank `dest` (returns once the message is queued there).
     fn send(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>>;
     /// The world's ranks host by host: consecutive ranges covering `0..size` in order, one per
     /// host (a single range when the whole world runs on one host).
@@ -148,7 +292,7 @@ mod tests {
                 source,
                 tag,
             },
-            data: Bytes::from_static(data),
+            data: Payload::Owned(Bytes::from_static(data)),
         }
     }
 
@@ -171,7 +315,7 @@ mod tests {
         ] {
             mailbox.deliver(m, usize::MAX).unwrap();
         }
-        let data = |m: Option<Message>| m.map(|m| m.data);
+        let data = |m: Option<Message>| m.map(|m| m.data.into_bytes().unwrap());
         assert_eq!(data(mailbox.take(&pattern(Some(1), Some(6)))).unwrap(), "d");
         assert_eq!(data(mailbox.take(&pattern(None, Some(7)))).unwrap(), "b");
         assert_eq!(data(mailbox.take(&pattern(Some(1), None))).unwrap(), "a");
@@ -196,5 +340,25 @@ mod tests {
         first.take(&pattern(None, None)).unwrap();
         assert_eq!(buffered.load(Ordering::Acquire), 2);
         second.deliver(message(0, 0, b"123"), 6).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_loan_is_copied_once_and_withdrawn_when_its_lender_goes() {
+        let lent = b"lent bytes".to_vec();
+        // SAFETY: `lent` outlives the lender and is not changed.
+        let (loan, lender) = unsafe { Loan::lend(lent.as_ptr(), lent.len()) };
+        let message = Payload::Lent(loan.clone());
+        assert_eq!((message.len(), message.held()), (10, 0));
+        assert_eq!(message.into_bytes().unwrap(), &lent[..]);
+        lender.returned().await;
+        // Once copied, it cannot be copied again.
+        assert!(Payload::Lent(loan).into_bytes().is_err());
+
+        let (loan, lender) = unsafe { Loan::lend(lent.as_ptr(), lent.len()) };
+        drop(lender);
+        let mut into = [0u8; 10];
+        // SAFETY: `into` has room for the 10 bytes.
+        assert!(unsafe { Payload::Lent(loan).copy_to(into.as_mut_ptr()) }.is_err());
+        assert_eq!(into, [0u8; 10]);
     }
 }

@@ -82,6 +82,10 @@ pub struct SchedulerConfig {
     /// Bytes of messages an MPI world may hold sent and not yet received; a send past it
     /// fails the world.
     pub mpi_buffer_bytes: usize,
+    /// A blocking send of at least this many bytes to a rank on the same host is lent to the
+    /// receiver, who copies it straight from the sender's memory (rendezvous); smaller ones
+    /// are copied and sent at once (eager).
+    pub mpi_eager_bytes: usize,
     /// How long a world that must spread over hosts may wait for room (SPEC §7's call
     /// timeout, on a deployment).
     pub mpi_placement_timeout: Duration,
@@ -106,6 +110,7 @@ impl SchedulerConfig {
             max_attempts: 3,
             metric_label_pairs: 100,
             mpi_buffer_bytes: 256 << 20,
+            mpi_eager_bytes: 32 << 10,
             mpi_placement_timeout: Duration::from_secs(60),
         }
     }

@@ -1,5 +1,6 @@
 // A world where rank 2 fails, as its cmdline says ("abort", "exit", "trap", "unsupported", or
 // "flood": sending more than the world may buffer),
+// or ("lent") rank 1 aborts while rank 2 waits in a large send nobody receives,
 // while every other rank waits for a message that never comes: the world must fail at once.
 // With "wait", rank 2 waits too: only something outside the world can end it.
 #include <mpi.h>
@@ -15,7 +16,17 @@ int main(int argc, char** argv)
     if (argc > 1) {
         strncpy(how, argv[1], sizeof(how) - 1);
     }
-    if (rank == 2) {
+    if (strcmp(how, "lent") == 0 && rank > 0) {
+        if (rank == 1) {
+            double start = MPI_Wtime();
+            while (MPI_Wtime() - start < 0.05) {
+            }
+            MPI_Abort(MPI_COMM_WORLD, 4);
+        } else if (rank == 2) {
+            static char large[1 << 20];
+            MPI_Send(large, sizeof(large), MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+        }
+    } else if (rank == 2) {
         if (strcmp(how, "abort") == 0) {
             MPI_Abort(MPI_COMM_WORLD, 3);
         } else if (strcmp(how, "exit") == 0) {
@@ -23,7 +34,7 @@ int main(int argc, char** argv)
         } else if (strcmp(how, "trap") == 0) {
             __builtin_trap();
         } else if (strcmp(how, "flood") == 0) {
-            static char chunk[64 * 1024];
+            static char chunk[8 * 1024];
             for (int i = 0; i < 1000; i++) {
                 MPI_Send(chunk, sizeof(chunk), MPI_CHAR, 0, 1, MPI_COMM_WORLD);
             }

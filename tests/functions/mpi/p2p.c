@@ -1,5 +1,6 @@
 // Point-to-point: tags matched out of order, FIFO per pair, MPI_ANY_SOURCE, probes, requests
-// (Isend/Irecv, Wait*, Test, Request_free), Sendrecv, MPI_PROC_NULL. Needs 4 ranks or more.
+// (Isend/Irecv, Wait*, Test, Request_free), Sendrecv, large messages (past the eager limit),
+// MPI_PROC_NULL. Needs 4 ranks or more.
 #include "show.h"
 
 #include <string.h>
@@ -149,6 +150,50 @@ int main(int argc, char** argv)
     MPI_Sendrecv_replace(&shifted[1], 1, MPI_INT, left, 61, right, 61, MPI_COMM_WORLD,
                          MPI_STATUS_IGNORE);
     show_ints("sendrecv", shifted, 2);
+
+    // Large messages, which blocking sends lend to the receiver: around the ring with
+    // Sendrecv (which must not deadlock), into a posted Irecv, into a later Recv, after a
+    // Probe by any source; an Isend of the same size is copied.
+    {
+        enum { N = 100000 };
+        int* out = malloc(N * sizeof(int));
+        int* in = malloc(N * sizeof(int));
+        for (int i = 0; i < N; i++) {
+            out[i] = rank * 7 + i * 3;
+        }
+        int sums[5] = { 0 };
+        MPI_Sendrecv(out, N, MPI_INT, right, 70, in, N, MPI_INT, left, 70, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+        sums[0] = checksum(in, N);
+        if (rank == 0) {
+            MPI_Request request;
+            MPI_Irecv(in, N, MPI_INT, 1, 71, MPI_COMM_WORLD, &request);
+            MPI_Barrier(MPI_COMM_WORLD);
+            MPI_Wait(&request, MPI_STATUS_IGNORE);
+            sums[1] = checksum(in, N);
+            MPI_Recv(in, N, MPI_INT, 2, 72, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            sums[2] = checksum(in, N);
+            MPI_Status status;
+            MPI_Probe(MPI_ANY_SOURCE, 73, MPI_COMM_WORLD, &status);
+            MPI_Get_count(&status, MPI_INT, &sums[3]);
+            MPI_Recv(in, N, MPI_INT, status.MPI_SOURCE, 73, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            sums[4] = checksum(in, N) + status.MPI_SOURCE;
+        } else {
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (rank == 1) {
+                MPI_Send(out, N, MPI_INT, 0, 71, MPI_COMM_WORLD);
+            } else if (rank == 2) {
+                MPI_Send(out, N, MPI_INT, 0, 72, MPI_COMM_WORLD);
+            } else if (rank == 3) {
+                MPI_Request request;
+                MPI_Isend(out, N - 1, MPI_INT, 0, 73, MPI_COMM_WORLD, &request);
+                MPI_Wait(&request, MPI_STATUS_IGNORE);
+            }
+        }
+        show_ints("large", sums, 5);
+        free(out);
+        free(in);
+    }
 
     // MPI_PROC_NULL: sends vanish, receives complete at once with an empty status.
     {

@@ -7,6 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A checksum of `n` ints that depends on their order. */
+static inline int checksum(const int* values, int n)
+{
+    unsigned sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum = sum * 31 + (unsigned)values[i];
+    }
+    return (int)(sum & 0x7fffffff);
+}
+
 /* Gathers `n` ints from every rank and prints them at rank 0, one rank a line. */
 static inline void show_ints(const char* what, const int* mine, int n)
 {

@@ -26,10 +26,12 @@ pub(crate) use spread::{Placement, Spread, place};
 
 use crate::admission::InstancePermit;
 use crate::tree::CallTree;
-use crate::{RankLaunch, Scheduler};
+use crate::{RankLaunch, Scheduler, SchedulerConfig};
 
 /// How messages reach a world's ranks.
 pub(crate) trait Transport: Send + Sync + 'static {
+    /// See [`MpiWorld::eager_limit`].
+    fn eager_limit(&self) -> usize;
     fn deliver(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>>;
 }
 
@@ -49,21 +51,27 @@ fn deliver_within(mailbox: &Mailbox, message: Message, limit: usize) -> Result<(
 struct LocalTransport {
     mailboxes: Vec<Arc<Mailbox>>,
     limit: usize,
+    eager_limit: usize,
 }
 
 impl LocalTransport {
-    fn new(size: i32, limit: usize) -> Self {
+    fn new(size: i32, config: &SchedulerConfig) -> Self {
         let buffered = Arc::new(AtomicUsize::new(0));
         Self {
             mailboxes: (0..size)
                 .map(|_| Arc::new(Mailbox::counted_in(buffered.clone())))
                 .collect(),
-            limit,
+            limit: config.mpi_buffer_bytes,
+            eager_limit: config.mpi_eager_bytes,
         }
     }
 }
 
 impl Transport for LocalTransport {
+    fn eager_limit(&self) -> usize {
+        self.eager_limit
+    }
+
     fn deliver(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>> {
         let delivered = match self.mailboxes.get(dest as usize) {
             Some(mailbox) => deliver_within(mailbox, message, self.limit),
@@ -95,6 +103,10 @@ impl MpiWorld for Rank {
 
     fn mailbox(&self) -> &Mailbox {
         &self.mailbox
+    }
+
+    fn eager_limit(&self) -> usize {
+        self.transport.eager_limit()
     }
 
     fn send(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>> {
@@ -163,10 +175,7 @@ impl WorldRoot {
         let size = self.size;
         let local = match &self.spread {
             Some(_) => None,
-            None => Some(Arc::new(LocalTransport::new(
-                size,
-                self.scheduler.config.mpi_buffer_bytes,
-            ))),
+            None => Some(Arc::new(LocalTransport::new(size, &self.scheduler.config))),
         };
         let one_host: Arc<[Range<i32>]> = Arc::new([0..size]);
         let rank_here = |rank: i32| match (&local, &self.spread) {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use faasm_runtime::{Message, Payload};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -116,8 +117,13 @@ impl Peers {
             Frame::Message {
                 world,
                 dest,
-                message,
+                envelope,
+                data,
             } => {
+                let message = Message {
+                    envelope,
+                    data: Payload::Owned(data),
+                };
                 let Some(world) = self.world(world) else {
                     // The world ended here: nobody can receive it any more.
                     return;

@@ -28,7 +28,7 @@ use super::{Rank, Transport, deliver_within};
 use crate::admission::InstancePermit;
 use crate::cluster::Cluster;
 use crate::tree::{CallTree, ROOT};
-use crate::{RankLaunch, Scheduler};
+use crate::{RankLaunch, Scheduler, SchedulerConfig};
 
 /// How long a host asked to hold instances for a world may take to answer.
 const RESERVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +50,7 @@ pub(crate) struct SpreadWorld {
     /// Bytes waiting in this host's mailboxes of the world, against `limit`.
     buffered: Arc<AtomicUsize>,
     limit: usize,
+    eager_limit: usize,
     /// A member's instances for its ranks, held from `Reserve` until `Start`.
     reserved: Mutex<Vec<InstancePermit>>,
     /// The call trees of the world on this host (rank 0's on its host, else one per rank),
@@ -69,7 +70,7 @@ impl SpreadWorld {
         root_host: String,
         is_root: bool,
         user: String,
-        limit: usize,
+        config: &SchedulerConfig,
     ) -> Self {
         Self {
             id,
@@ -80,7 +81,8 @@ impl SpreadWorld {
             hosts: OnceLock::new(),
             mailboxes: Mutex::default(),
             buffered: Arc::default(),
-            limit,
+            limit: config.mpi_buffer_bytes,
+            eager_limit: config.mpi_eager_bytes,
             reserved: Mutex::default(),
             trees: Mutex::default(),
             running: Mutex::default(),
@@ -239,15 +241,22 @@ pub(crate) struct SpreadTransport {
 }
 
 impl Transport for SpreadTransport {
+    fn eager_limit(&self) -> usize {
+        self.world.eager_limit
+    }
+
     fn deliver(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             match self.world.host_of(dest) {
                 Some(host) if host == self.peers.this => self.world.deliver_here(dest, message),
                 Some(host) => {
+                    // A lent message is copied here, and so returned to its sender at once.
+                    let data = message.data.into_bytes().map_err(|e| e.to_string())?;
                     let frame = Frame::Message {
                         world: self.world.id,
                         dest,
-                        message,
+                        envelope: message.envelope,
+                        data,
                     };
                     self.peers.send(host, frame).await
                 }
@@ -407,7 +416,7 @@ async fn try_place(
         peers.this.clone(),
         true,
         tree.user.to_string(),
-        scheduler.config.mpi_buffer_bytes,
+        &scheduler.config,
     ));
     let mut hosts = vec![peers.this.clone(); here.len()];
     // Until the world is placed whole, dropping this (the world did not fit, or the call
@@ -485,7 +494,7 @@ pub(crate) fn reserve_here(
             from.to_owned(),
             false,
             user,
-            scheduler.config.mpi_buffer_bytes,
+            &scheduler.config,
         ));
         *part.reserved.lock() = permits;
         peers.register(part);
@@ -589,7 +598,8 @@ mod tests {
 
     #[test]
     fn ranks_are_grouped_host_by_host() {
-        let world = SpreadWorld::new(1, 8, "a".into(), true, "u".into(), 1 << 20);
+        let config = SchedulerConfig::new(4, 1);
+        let world = SpreadWorld::new(1, 8, "a".into(), true, "u".into(), &config);
         assert!(world.host_ranges().is_empty());
         let hosts = ["a", "a", "a", "b", "b", "b", "b", "b"];
         world.hosts.set(hosts.map(String::from).to_vec()).unwrap();

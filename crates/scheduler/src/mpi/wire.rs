@@ -8,7 +8,7 @@ use std::io;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use faasm_api::{CallId, CallRequest};
-use faasm_runtime::{Envelope, Message};
+use faasm_runtime::Envelope;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -58,7 +58,8 @@ pub(crate) enum Frame {
     Message {
         world: WorldId,
         dest: i32,
-        message: Message,
+        envelope: Envelope,
+        data: Bytes,
     },
 }
 
@@ -73,7 +74,7 @@ impl Frame {
     pub fn message_bytes(&self) -> usize {
         match self {
             Frame::Control(_) => 0,
-            Frame::Message { message, .. } => MESSAGE_HEADER + message.data.len(),
+            Frame::Message { data, .. } => MESSAGE_HEADER + data.len(),
         }
     }
 
@@ -89,19 +90,19 @@ impl Frame {
             Frame::Message {
                 world,
                 dest,
-                message,
+                envelope,
+                data,
             } => {
                 let mut header = BytesMut::with_capacity(4 + MESSAGE_HEADER);
                 header.put_u32_le(frame_len(self.message_bytes())?);
                 header.put_u8(MESSAGE);
                 header.put_u64_le(*world);
                 header.put_i32_le(*dest);
-                let envelope = &message.envelope;
                 header.put_u32_le(envelope.context);
                 header.put_i32_le(envelope.source);
                 header.put_i32_le(envelope.tag);
                 out.write_all(&header).await?;
-                out.write_all(&message.data).await
+                out.write_all(data).await
             }
         }
     }
@@ -138,11 +139,11 @@ impl Frame {
                     source: body.get_i32_le(),
                     tag: body.get_i32_le(),
                 };
-                let data: Bytes = body;
                 Ok(Some(Frame::Message {
                     world,
                     dest,
-                    message: Message { envelope, data },
+                    envelope,
+                    data: body,
                 }))
             }
             kind => Err(invalid(format!("a frame of unknown kind {kind}"))),
@@ -190,20 +191,19 @@ mod tests {
             hosts: vec!["a:1".into(), "b:2".into(), "b:2".into()],
             ids: vec![7, 8, 9],
         };
-        let message = Message {
-            envelope: Envelope {
-                context: 2,
-                source: 1,
-                tag: -5,
-            },
-            data: Bytes::from(vec![9u8; 70_000]),
+        let envelope = Envelope {
+            context: 2,
+            source: 1,
+            tag: -5,
         };
+        let data = Bytes::from(vec![9u8; 70_000]);
         let frames = vec![
             Frame::Control(start.clone()),
             Frame::Message {
                 world: 7,
                 dest: 2,
-                message: message.clone(),
+                envelope,
+                data: data.clone(),
             },
         ];
         let read = round_trip(frames, 1 << 20).await.unwrap();
@@ -212,10 +212,11 @@ mod tests {
             Frame::Message {
                 world: 7,
                 dest: 2,
-                message: m,
+                envelope: e,
+                data: d,
             } => {
-                assert_eq!(m.envelope, message.envelope);
-                assert_eq!(m.data, message.data);
+                assert_eq!(*e, envelope);
+                assert_eq!(*d, data);
             }
             other => panic!("{other:?}"),
         }
@@ -226,14 +227,12 @@ mod tests {
         let big = Frame::Message {
             world: 1,
             dest: 0,
-            message: Message {
-                envelope: Envelope {
-                    context: 0,
-                    source: 0,
-                    tag: 0,
-                },
-                data: Bytes::from(vec![0u8; 100]),
+            envelope: Envelope {
+                context: 0,
+                source: 0,
+                tag: 0,
             },
+            data: Bytes::from(vec![0u8; 100]),
         };
         let err = round_trip(vec![big], 64).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);

@@ -52,7 +52,7 @@ async fn recv_from<T: MpiView>(
         source: Some(source),
         tag: Some(tag),
     };
-    Ok(receive(caller, pattern).await?.data)
+    Ok(receive(caller, pattern).await?.data.into_bytes()?)
 }
 
 /// A reduction: the operation and the datatype it is applied to.

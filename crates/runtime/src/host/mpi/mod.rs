@@ -26,7 +26,7 @@ use self::datatypes::Datatype;
 use self::topology::Cart;
 use super::chain::ChainView;
 use super::memory;
-use crate::mpi::{Envelope, Message, MpiHost, MpiWorld, Pattern};
+use crate::mpi::{Envelope, Lender, Loan, Message, MpiHost, MpiWorld, Pattern, Payload};
 
 pub(super) use link::add_to_linker;
 
@@ -263,6 +263,41 @@ fn write<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, bytes: &[u8]) -> Resu
     Ok(())
 }
 
+/// Copies a message's bytes to guest memory at `ptr` (returning a loan to its sender).
+fn write_payload<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    ptr: u32,
+    payload: &Payload,
+) -> Result<()> {
+    let memory = memory::exported(caller)?;
+    let range = memory::range(memory.data(&caller), ptr, guest_len(payload.len())?)?;
+    // SAFETY: the range lies inside this rank's memory, which only this (suspended) guest
+    // and this host call use; a raw pointer, not a slice of the whole memory, because part
+    // of it may be lent to another rank meanwhile (`MPI_Sendrecv`).
+    unsafe {
+        let dest = memory.data_ptr(&caller).add(range.start);
+        payload.copy_to(dest)?;
+    }
+    Ok(())
+}
+
+/// Lends `len` bytes of guest memory at `ptr` (checked) until a receiver copies them.
+///
+/// # Safety
+/// The guest must not run, and nothing may write those bytes, until the [`Lender`] is
+/// dropped or has been returned: the caller waits for that inside the same host call.
+unsafe fn lend<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    ptr: u32,
+    len: usize,
+) -> Result<(Arc<Loan>, Lender)> {
+    let memory = memory::exported(caller)?;
+    let range = memory::range(memory.data(&caller), ptr, guest_len(len)?)?;
+    // SAFETY: the range lies inside guest memory, which cannot move or shrink while the
+    // guest is suspended in this call; the caller keeps it unchanged.
+    Ok(unsafe { Loan::lend(memory.data_ptr(&caller).add(range.start), len) })
+}
+
 fn write_i32<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, value: i32) -> Result<()> {
     write(caller, ptr, &value.to_le_bytes())
 }
@@ -317,6 +352,18 @@ async fn send_bytes<T: MpiView>(
     tag: i32,
     data: Bytes,
 ) -> Result<()> {
+    send_payload(caller, comm, context, dest, tag, Payload::Owned(data)).await
+}
+
+/// Sends `data` as rank `comm.rank` of `comm`, on `context`.
+async fn send_payload<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    comm: CommInfo,
+    context: u32,
+    dest: i32,
+    tag: i32,
+    data: Payload,
+) -> Result<()> {
     if !(0..comm.size).contains(&dest) {
         bail!(
             "destination rank {dest} is not in a communicator of {} ranks",
@@ -358,20 +405,7 @@ fn progress<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<()> {
             Destination::Host(_) => None,
         };
         let done = match guest {
-            Some((buf, capacity)) => {
-                if message.data.len() > capacity {
-                    bail!(
-                        "message of {} bytes truncated: the receive buffer holds {capacity}",
-                        message.data.len()
-                    );
-                }
-                write(caller, buf, &message.data)?;
-                Request::Done(Status {
-                    source: message.envelope.source,
-                    tag: message.envelope.tag,
-                    bytes: message.data.len(),
-                })
-            }
+            Some((buf, capacity)) => Request::Done(deliver_into(caller, &message, buf, capacity)?),
             None => Request::Pending(Receive {
                 pattern,
                 into: Destination::Host(Some(message)),
@@ -387,6 +421,25 @@ fn progress<T: MpiView>(caller: &mut Caller<'_, T>) -> Result<()> {
     }
     mpi(caller).posted = still;
     Ok(())
+}
+
+/// Copies `message` into the receive buffer of `capacity` bytes at `buf`; its status.
+fn deliver_into<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    message: &Message,
+    buf: u32,
+    capacity: usize,
+) -> Result<Status> {
+    let len = message.data.len();
+    if len > capacity {
+        bail!("message of {len} bytes truncated: the receive buffer holds {capacity}");
+    }
+    write_payload(caller, buf, &message.data)?;
+    Ok(Status {
+        source: message.envelope.source,
+        tag: message.envelope.tag,
+        bytes: len,
+    })
 }
 
 /// Makes progress until `ready` answers `Some`, waiting (without a worker) for messages that a

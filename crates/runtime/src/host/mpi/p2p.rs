@@ -1,5 +1,7 @@
-//! Point-to-point: sends (eager: a send returns once its message is in the destination's
-//! mailbox), receives, requests, probes.
+//! Point-to-point: sends, receives, requests, probes. A send is eager (it returns once its
+//! message is in the destination's mailbox) unless it is large and blocking: then the
+//! message is lent to the receiver, who copies it straight from the sender's memory, and the
+//! send returns once it has (rendezvous; see `MpiWorld::eager_limit`).
 
 use bytes::Bytes;
 use wasmtime::{Caller, Result, bail};
@@ -7,11 +9,21 @@ use wasmtime::{Caller, Result, bail};
 use super::MpiView;
 use super::{
     Destination, PROC_NULL, REQUEST_NULL, Receive, Request, STATUS_SIZE, Status, UNDEFINED,
-    byte_len, check, complete, mpi, pattern, progress, progress_until, read, read_i32, read_i32s,
-    receive, send_bytes, write, write_i32, write_status,
+    byte_len, check, complete, deliver_into, lend, mpi, pattern, progress, progress_until, read,
+    read_i32, read_i32s, receive, send_bytes, send_payload, world, write_i32, write_status,
 };
+use crate::mpi::{Lender, Payload};
 
-/// `MPI_Send` (and `MPI_Ssend`, `MPI_Rsend`: with eager delivery they are the same).
+/// Whether a send may lend its buffer to the receiver (the guest stays suspended until the
+/// receiver has copied it), or must copy it (the guest runs on, or the buffer is about to
+/// be overwritten).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    MayLend,
+    Copy,
+}
+
+/// `MPI_Send` (and `MPI_Ssend`, `MPI_Rsend`, which behave the same).
 pub(super) async fn send<T: MpiView>(
     caller: &mut Caller<'_, T>,
     buf: u32,
@@ -21,14 +33,61 @@ pub(super) async fn send<T: MpiView>(
     tag: i32,
     comm: i32,
 ) -> Result<i32> {
+    let lent = start_send(
+        caller,
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        Handover::MayLend,
+    )
+    .await?;
+    finish_send(caller, lent).await;
+    Ok(0)
+}
+
+/// Puts a message in the destination's mailbox: lent when `handover` allows, the message is
+/// large and goes to another rank (complete once the [`Lender`] is returned), else copied.
+#[allow(clippy::too_many_arguments)]
+async fn start_send<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    buf: u32,
+    count: i32,
+    datatype: i32,
+    dest: i32,
+    tag: i32,
+    comm: i32,
+    handover: Handover,
+) -> Result<Option<Lender>> {
     let mpi = mpi(caller);
     let info = mpi.comm_info(comm)?;
     let len = byte_len(count, &mpi.datatype(datatype)?)?;
-    let data = Bytes::from(read(caller, buf, len)?);
-    if dest != PROC_NULL {
-        send_bytes(caller, info, info.context, dest, tag, data).await?;
+    if dest == PROC_NULL {
+        check(caller, buf, len)?;
+        return Ok(None);
     }
-    Ok(0)
+    let lends =
+        handover == Handover::MayLend && dest != info.rank && len >= world(caller)?.eager_limit();
+    if !lends {
+        let data = Bytes::from(read(caller, buf, len)?);
+        send_bytes(caller, info, info.context, dest, tag, data).await?;
+        return Ok(None);
+    }
+    // SAFETY: the guest stays suspended until the lender is returned or dropped: the callers
+    // finish the send within the same host call, and write no guest memory the buffer
+    // shares before then (`MPI_Sendrecv`'s buffers must not overlap).
+    let (loan, lender) = unsafe { lend(caller, buf, len)? };
+    send_payload(caller, info, info.context, dest, tag, Payload::Lent(loan)).await?;
+    Ok(Some(lender))
+}
+
+/// Waits, without a worker, until a lent message has been copied by its receiver.
+async fn finish_send<T: MpiView>(caller: &mut Caller<'_, T>, lent: Option<Lender>) {
+    if let Some(lender) = lent {
+        caller.data_mut().chaining().idle(lender.returned()).await;
+    }
 }
 
 /// A receive's communicator, and its buffer's size in bytes (checked to lie in memory).
@@ -64,24 +123,14 @@ pub(super) async fn recv<T: MpiView>(
     } else {
         let pattern = pattern(info.context, source, tag, info.size)?;
         let message = receive(caller, pattern).await?;
-        if message.data.len() > capacity {
-            bail!(
-                "message of {} bytes truncated: the receive buffer holds {capacity}",
-                message.data.len()
-            );
-        }
-        write(caller, buf, &message.data)?;
-        Status {
-            source: message.envelope.source,
-            tag: message.envelope.tag,
-            bytes: message.data.len(),
-        }
+        deliver_into(caller, &message, buf, capacity)?
     };
     write_status(caller, status, received)?;
     Ok(0)
 }
 
-/// `MPI_Sendrecv`: the send is eager, so the pair cannot deadlock.
+/// `MPI_Sendrecv`: the send is posted before the receive and completed after it, so a ring
+/// of them cannot deadlock.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn sendrecv<T: MpiView>(
     caller: &mut Caller<'_, T>,
@@ -98,14 +147,27 @@ pub(super) async fn sendrecv<T: MpiView>(
     comm: i32,
     status: u32,
 ) -> Result<i32> {
-    send(caller, sendbuf, sendcount, sendtype, dest, sendtag, comm).await?;
+    let lent = start_send(
+        caller,
+        sendbuf,
+        sendcount,
+        sendtype,
+        dest,
+        sendtag,
+        comm,
+        Handover::MayLend,
+    )
+    .await?;
     recv(
         caller, recvbuf, recvcount, recvtype, source, recvtag, comm, status,
     )
-    .await
+    .await?;
+    finish_send(caller, lent).await;
+    Ok(0)
 }
 
-/// `MPI_Sendrecv_replace`: the message is copied out before the receive overwrites it.
+/// `MPI_Sendrecv_replace`: the message is copied out (never lent) before the receive
+/// overwrites it.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn sendrecv_replace<T: MpiView>(
     caller: &mut Caller<'_, T>,
@@ -119,11 +181,22 @@ pub(super) async fn sendrecv_replace<T: MpiView>(
     comm: i32,
     status: u32,
 ) -> Result<i32> {
-    send(caller, buf, count, datatype, dest, sendtag, comm).await?;
+    start_send(
+        caller,
+        buf,
+        count,
+        datatype,
+        dest,
+        sendtag,
+        comm,
+        Handover::Copy,
+    )
+    .await?;
     recv(caller, buf, count, datatype, source, recvtag, comm, status).await
 }
 
-/// `MPI_Isend`: sent at once, so the request is already complete.
+/// `MPI_Isend`: copied and sent at once (the guest runs on), so the request is already
+/// complete.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn isend<T: MpiView>(
     caller: &mut Caller<'_, T>,
@@ -136,7 +209,17 @@ pub(super) async fn isend<T: MpiView>(
     request: u32,
 ) -> Result<i32> {
     check(caller, request, 4)?;
-    send(caller, buf, count, datatype, dest, tag, comm).await?;
+    start_send(
+        caller,
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        Handover::Copy,
+    )
+    .await?;
     let handle = mpi(caller).new_request(Request::Done(Status::EMPTY));
     write_i32(caller, request, handle)?;
     Ok(0)
