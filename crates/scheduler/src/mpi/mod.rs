@@ -177,7 +177,7 @@ impl WorldRoot {
             Some(_) => None,
             None => Some(Arc::new(LocalTransport::new(size, &self.scheduler.config))),
         };
-        let one_host: Arc<[Range<i32>]> = Arc::new([0..size]);
+        let one_host: Arc<[Range<i32>]> = std::iter::once(0..size).collect();
         let rank_here = |rank: i32| match (&local, &self.spread) {
             (Some(local), _) => Rank {
                 rank,
