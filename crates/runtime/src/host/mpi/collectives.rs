@@ -17,7 +17,7 @@ use super::MpiView;
 use super::datatypes::{self, Datatype};
 use super::team::{Hosts, Team};
 use super::{
-    CommInfo, IN_PLACE, byte_len, check, mpi, read, read_i32s, receive, send_bytes, world, write,
+    CommInfo, IN_PLACE, byte_len, check, mpi, read, read_i32s, receive, send_bytes, write,
 };
 use crate::mpi::Pattern;
 
@@ -216,9 +216,9 @@ fn check_root(comm: CommInfo, root: i32) -> Result<()> {
     Ok(())
 }
 
-/// The hosts of `comm`'s ranks when they span more than one.
+/// The hosts of `comm`'s ranks when they span more than one (on one host: a length check).
 fn hosts_of<T: MpiView>(caller: &mut Caller<'_, T>, comm: CommInfo) -> Result<Option<Hosts>> {
-    Ok(Hosts::of(&*world(caller)?, comm))
+    Ok(Hosts::of(&**mpi(caller).world()?, comm))
 }
 
 /// `root`'s `data` on every rank: on one host a binomial tree; across hosts a tree among
