@@ -243,28 +243,29 @@ fn collectives_across_hosts_go_through_one_leader_per_host() {
     upload(&hosts[0], "across");
     matches_openmpi(&hosts[0], "collectives", 8);
     assert_eq!(calls_run(&hosts[1], "collectives"), 5);
-    // Messages between the hosts per call: a broadcast or reduce crosses once, from
-    // whichever host the root is on; an allreduce or barrier once each way.
+    // Messages between the hosts per call, and their bytes on the wire (a 25-byte header
+    // each, and the data: 4 ints): a broadcast or reduce crosses once, from whichever host
+    // the root is on; an allreduce or barrier once each way; a gather once, with the other
+    // host's blocks packed (each with its 4-byte length).
     let times = 10;
-    for (collective, root, per_call) in [
-        ("bcast", 0, 1),
-        ("bcast", 1, 1),
-        ("bcast", 6, 1),
-        ("reduce", 0, 1),
-        ("reduce", 7, 1),
-        ("reduce", 2, 1),
-        ("allreduce", 0, 2),
-        ("barrier", 0, 2),
+    for (collective, root, messages, bytes) in [
+        ("bcast", 0, 1, 25 + 16),
+        ("bcast", 1, 1, 25 + 16),
+        ("bcast", 6, 1, 25 + 16),
+        ("reduce", 0, 1, 25 + 16),
+        ("reduce", 7, 1, 25 + 16),
+        ("reduce", 2, 1, 25 + 16),
+        ("allreduce", 0, 2, 2 * (25 + 16)),
+        ("barrier", 0, 2, 2 * 25),
+        ("gather", 0, 1, 25 + 5 * (4 + 16)),
+        ("gather", 6, 1, 25 + 3 * (4 + 16)),
     ] {
         let before = sent_across(&hosts);
         let cmdline = format!("{collective} {root} {times}");
         matches_openmpi_with(&hosts[0], "across", 8, &cmdline);
-        let (messages, bytes) = sent_across(&hosts);
-        let sent = (messages - before.0, bytes - before.1);
-        // A message frame is a 25-byte header and the data: 4 ints (a barrier's is empty).
-        let message_bytes = if collective == "barrier" { 25 } else { 25 + 16 };
-        let expected = per_call * times;
-        assert_eq!(sent, (expected, expected * message_bytes), "{cmdline}");
+        let after = sent_across(&hosts);
+        let sent = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(sent, (messages * times, bytes * times), "{cmdline}");
     }
 }
 

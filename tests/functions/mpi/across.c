@@ -1,4 +1,5 @@
-// One collective called again and again: `across <bcast|reduce|allreduce|barrier> <root> <times>`.
+// One collective called again and again:
+// `across <bcast|reduce|allreduce|gather|barrier> <root> <times>`.
 // Run over two hosts, it shows how many messages a collective sends between them. Rank 0
 // prints what it got, which must equal what OpenMPI's rank 0 gets.
 #include <mpi.h>
@@ -29,6 +30,13 @@ int main(int argc, char** argv)
             MPI_Reduce(values, result, 4, MPI_INT, MPI_SUM, root, MPI_COMM_WORLD);
         } else if (strcmp(collective, "allreduce") == 0) {
             MPI_Allreduce(values, result, 4, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        } else if (strcmp(collective, "gather") == 0) {
+            int* all = malloc(sizeof(int) * 4 * size);
+            MPI_Gather(values, 4, MPI_INT, all, 4, MPI_INT, root, MPI_COMM_WORLD);
+            if (rank == root) {
+                for (int i = 0; i < 4 * size; i++) result[i % 4] += all[i] * (i / 4 + 1);
+            }
+            free(all);
         } else if (strcmp(collective, "barrier") == 0) {
             MPI_Barrier(MPI_COMM_WORLD);
         } else {

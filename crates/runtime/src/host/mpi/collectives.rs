@@ -5,9 +5,9 @@
 //! pairwise all-to-all, linear gather/scatter at the root and a chain for scan. A
 //! non-commutative user operation is applied in rank order.
 //!
-//! When a communicator's ranks span hosts, barrier, broadcast, reduce and allreduce run in
-//! two levels ([`Team`], [`Hosts`]): within each host to a leader, among the leaders, and
-//! back within each host, so a broadcast crosses to each other host once. The scan chain
+//! When a communicator's ranks span hosts, barrier, broadcast, reduce, allreduce and gather
+//! run in two levels ([`Team`], [`Hosts`]): within each host to a leader, among the leaders,
+//! and back within each host, so a broadcast crosses to each other host once. The scan chain
 //! and the reduce of `Reduce_scatter` follow the hosts' consecutive ranks as they are.
 
 use bytes::Bytes;
@@ -470,6 +470,68 @@ async fn gather_bytes<T: MpiView>(
     Ok(Some(blocks))
 }
 
+/// Every rank's block at `root`, in rank order (`None` elsewhere). Across hosts, each host's
+/// blocks gather at its leader (the root on the root's host), which sends them on to the root
+/// in one message.
+async fn gather_across<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    comm: CommInfo,
+    root: i32,
+    mine: Bytes,
+) -> Result<Option<Vec<Bytes>>> {
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return gather_bytes(caller, Team::whole(comm), root, mine).await;
+    };
+    let leaders = hosts.leaders(root);
+    let (local, leader) = hosts.local(comm, &leaders);
+    let Some(blocks) = gather_bytes(caller, local, leader, mine).await? else {
+        return Ok(None);
+    };
+    let team = Team::listed(comm, &leaders).expect("the leader of its host");
+    let root_host = hosts.host_of(root) as i32;
+    let Some(packed) = gather_bytes(caller, team, root_host, pack(&blocks)).await? else {
+        return Ok(None);
+    };
+    let mut all = Vec::with_capacity(comm.size as usize);
+    for host in packed {
+        all.extend(unpack(host)?);
+    }
+    if all.len() != comm.size as usize {
+        bail!(
+            "a gather across hosts brought {} blocks for {} ranks",
+            all.len(),
+            comm.size
+        );
+    }
+    Ok(Some(all))
+}
+
+/// Blocks as one message: each one's length (u32, little-endian), then the bytes.
+fn pack(blocks: &[Bytes]) -> Bytes {
+    let total = blocks.iter().map(|b| 4 + b.len()).sum();
+    let mut packed = Vec::with_capacity(total);
+    for block in blocks {
+        // A block lies in a wasm32 memory, so its length fits a u32.
+        packed.extend_from_slice(&(block.len() as u32).to_le_bytes());
+        packed.extend_from_slice(block);
+    }
+    Bytes::from(packed)
+}
+
+/// The blocks of a [`pack`]ed message, without copying them.
+fn unpack(mut packed: Bytes) -> Result<Vec<Bytes>> {
+    let mut blocks = Vec::new();
+    while !packed.is_empty() {
+        let malformed = || format_err!("a malformed gather message between hosts");
+        let len = packed.get(..4).ok_or_else(malformed)?;
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let end = len.checked_add(4).filter(|&end| end <= packed.len());
+        let block = packed.split_to(end.ok_or_else(malformed)?);
+        blocks.push(block.slice(4..));
+    }
+    Ok(blocks)
+}
+
 /// Block `i` of the root's `blocks` to rank `i`; returns this rank's.
 async fn scatter_bytes<T: MpiView>(
     caller: &mut Caller<'_, T>,
@@ -800,7 +862,7 @@ async fn gather_into<T: MpiView>(
     } else {
         Bytes::from(read(caller, send.0, send.1)?)
     };
-    let Some(blocks) = gather_bytes(caller, Team::whole(comm), root, mine).await? else {
+    let Some(blocks) = gather_across(caller, comm, root, mine).await? else {
         return Ok(());
     };
     let layout = layout.expect("the root has a layout");
@@ -1125,4 +1187,24 @@ pub(super) async fn alltoallv<T: MpiView>(
     let recv_layout = varying(caller, recvcounts, Some(rdispls), &recvtype, comm.size)?;
     alltoall_into(caller, comm, sendbuf, send_layout, recvbuf, recv_layout).await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_blocks_come_back_as_they_went() {
+        let blocks = [
+            Bytes::from_static(b"abc"),
+            Bytes::new(),
+            Bytes::from_static(b"d"),
+        ];
+        let packed = pack(&blocks);
+        assert_eq!(packed.len(), 3 * 4 + 4);
+        assert_eq!(unpack(packed.clone()).unwrap(), blocks);
+        // Cut short, or a length past the end.
+        assert!(unpack(packed.slice(..packed.len() - 1)).is_err());
+        assert!(unpack(packed.slice(..2)).is_err());
+    }
 }
