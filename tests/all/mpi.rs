@@ -72,12 +72,18 @@ fn upload(server: &Server, source: &str) {
 
 /// Runs `source` with `ranks` under both and checks that faasm-rs printed what OpenMPI did.
 fn matches_openmpi(server: &Server, source: &str, ranks: u32) {
-    let (ok, expected) = mpirun(source, ranks, &[]);
+    matches_openmpi_with(server, source, ranks, "");
+}
+
+/// The same, with command-line arguments.
+fn matches_openmpi_with(server: &Server, source: &str, ranks: u32, cmdline: &str) {
+    let args: Vec<&str> = cmdline.split_whitespace().collect();
+    let (ok, expected) = mpirun(source, ranks, &args);
     assert!(ok, "mpirun failed: {expected}");
-    let json = world(server, source, ranks, "").json();
+    let json = world(server, source, ranks, cmdline).json();
     assert_eq!(json["status"], "SUCCESS", "{json:#}");
     let stdout = json["stdout"].as_str().unwrap();
-    assert_eq!(stdout, expected, "{source} with {ranks} ranks");
+    assert_eq!(stdout, expected, "{source} {cmdline} with {ranks} ranks");
 }
 
 #[test]
@@ -225,6 +231,57 @@ fn a_world_too_large_for_one_host_spreads_over_two() {
         "{}",
         reply.text()
     );
+}
+
+#[test]
+fn collectives_across_hosts_go_through_one_leader_per_host() {
+    let redis = Redis::start();
+    // Worlds of up to 3 ranks on the first host and 5 on the second (each less one instance
+    // for children and within a user's share of 3/4): 8 ranks run 3 + 5.
+    let hosts = two_hosts(&redis, ["6", "8"], &["--child-reserve", "1"]);
+    upload(&hosts[0], "collectives");
+    upload(&hosts[0], "across");
+    matches_openmpi(&hosts[0], "collectives", 8);
+    assert_eq!(calls_run(&hosts[1], "collectives"), 5);
+    // Messages between the hosts per call, and their bytes on the wire (a 25-byte header
+    // each, and the data: 4 ints): a broadcast or reduce crosses once, from whichever host
+    // the root is on; an allreduce or barrier once each way; a gather once, with the other
+    // host's blocks packed (each with its 4-byte length).
+    let times = 10;
+    for (collective, root, messages, bytes) in [
+        ("bcast", 0, 1, 25 + 16),
+        ("bcast", 1, 1, 25 + 16),
+        ("bcast", 6, 1, 25 + 16),
+        ("reduce", 0, 1, 25 + 16),
+        ("reduce", 7, 1, 25 + 16),
+        ("reduce", 2, 1, 25 + 16),
+        ("allreduce", 0, 2, 2 * (25 + 16)),
+        ("barrier", 0, 2, 2 * 25),
+        ("gather", 0, 1, 25 + 5 * (4 + 16)),
+        ("gather", 6, 1, 25 + 3 * (4 + 16)),
+    ] {
+        let before = sent_across(&hosts);
+        let cmdline = format!("{collective} {root} {times}");
+        matches_openmpi_with(&hosts[0], "across", 8, &cmdline);
+        let after = sent_across(&hosts);
+        let sent = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(sent, (messages * times, bytes * times), "{cmdline}");
+    }
+}
+
+/// MPI messages, and their bytes, that `hosts` sent to each other so far.
+fn sent_across(hosts: &[Server]) -> (u64, u64) {
+    let counter = |text: &str, name: &str| {
+        let value = text.lines().find_map(|line| line.strip_prefix(name));
+        value.map_or(0.0, |v| v.trim().parse::<f64>().unwrap()) as u64
+    };
+    hosts.iter().fold((0, 0), |(messages, bytes), host| {
+        let text = host.get_invoke("/metrics").text();
+        (
+            messages + counter(&text, "faasm_mpi_host_messages_total "),
+            bytes + counter(&text, "faasm_mpi_host_message_bytes_total "),
+        )
+    })
 }
 
 #[test]

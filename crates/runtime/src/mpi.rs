@@ -8,6 +8,7 @@
 //! than copied ([`Loan`]): the receiver copies it straight from the sender's memory.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -269,6 +270,9 @@ pub trait MpiWorld: Send + Sync + 'static {
     fn eager_limit(&self) -> usize;
     /// Sends `data` to rank `dest` (returns once the message is queued there).
     fn send(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>>;
+    /// The world's ranks host by host: consecutive ranges covering `0..size` in order, one per
+    /// host (a single range when the whole world runs on one host).
+    fn hosts(&self) -> &[Range<i32>];
 }
 
 /// A call's link to the world it belongs to, given by the scheduler to every rank's call.

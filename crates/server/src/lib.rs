@@ -93,6 +93,14 @@ fn describe_metrics() {
         "Calls by outcome: success, failed, timeout, memory, rejected"
     );
     describe_counter!("faasm_module_loads_total", "Modules loaded from storage");
+    describe_counter!(
+        "faasm_mpi_host_messages_total",
+        "MPI messages this host sent to ranks on other hosts"
+    );
+    describe_counter!(
+        "faasm_mpi_host_message_bytes_total",
+        "Bytes on the wire (25-byte frame headers included) of the MPI messages this host sent to ranks on other hosts"
+    );
     describe_gauge!("faasm_calls_running", "Calls executing now (workers busy)");
     describe_gauge!(
         "faasm_calls_waiting",

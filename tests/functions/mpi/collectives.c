@@ -52,6 +52,18 @@ int main(int argc, char** argv)
     show_ints("bcast", ints, 4);
     show_doubles("bcast_double", doubles, 3);
 
+    // Bcast from rank 1 (a root on the first host that does not lead it, in a world over
+    // hosts) and Reduce at roots other than 0, with an operation that commutes.
+    int from_one[2] = { rank == 1 ? 77 : 0, rank == 1 ? -5 : 0 };
+    MPI_Bcast(from_one, 2, MPI_INT, 1, MPI_COMM_WORLD);
+    show_ints("bcast_from_1", from_one, 2);
+    int contribution[2] = { rank * rank, 100 - rank }, at_last[2] = { 0 }, at_one[2] = { 0 };
+    MPI_Reduce(contribution, at_last, 2, MPI_INT, MPI_SUM, root, MPI_COMM_WORLD);
+    MPI_Reduce(contribution, at_one, 2, MPI_INT, MPI_MAX, 1, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD);
+    int reduced_at[4] = { at_last[0], at_last[1], at_one[0], at_one[1] };
+    show_ints("reduce_at_roots", reduced_at, 4);
+
     // Scatter and Scatterv (rank i gets i + 1 ints).
     int* source = malloc(sizeof(int) * size * (size + 1));
     for (int i = 0; i < size * (size + 1); i++) source[i] = i * 3;
@@ -307,6 +319,13 @@ int main(int argc, char** argv)
     int digit[2] = { rank % 9 + 1, (size - rank) % 9 + 1 }, joined[2], joined_all[2];
     MPI_Reduce(digit, joined, 2, MPI_INT, concat_op, 0, MPI_COMM_WORLD);
     MPI_Allreduce(digit, joined_all, 2, MPI_INT, concat_op, MPI_COMM_WORLD);
+    // At a root on another host than rank 0's, still in rank order.
+    int joined_last[2] = { 0 };
+    MPI_Reduce(digit, joined_last, 2, MPI_INT, concat_op, root, MPI_COMM_WORLD);
+    if (size > 8) {
+        joined_last[0] = joined_last[1] = 0; // more digits than an int holds
+    }
+    show_ints("user_reduce_at_last", joined_last, 2);
     int signed_value = rank % 2 ? -rank * 3 : rank, largest;
     MPI_Allreduce(&signed_value, &largest, 1, MPI_INT, absmax_op, MPI_COMM_WORLD);
     int user_scan;

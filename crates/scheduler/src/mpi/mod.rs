@@ -13,6 +13,7 @@ mod peers;
 mod spread;
 mod wire;
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
@@ -87,6 +88,8 @@ struct Rank {
     /// Its incoming messages, on this host.
     mailbox: Arc<Mailbox>,
     transport: Arc<dyn Transport>,
+    /// The world's ranks host by host ([`MpiWorld::hosts`]).
+    hosts: Arc<[Range<i32>]>,
 }
 
 impl MpiWorld for Rank {
@@ -108,6 +111,10 @@ impl MpiWorld for Rank {
 
     fn send(&self, dest: i32, message: Message) -> BoxFuture<'_, Result<(), String>> {
         self.transport.deliver(dest, message)
+    }
+
+    fn hosts(&self) -> &[Range<i32>] {
+        &self.hosts
     }
 }
 
@@ -170,12 +177,14 @@ impl WorldRoot {
             Some(_) => None,
             None => Some(Arc::new(LocalTransport::new(size, &self.scheduler.config))),
         };
+        let one_host: Arc<[Range<i32>]> = std::iter::once(0..size).collect();
         let rank_here = |rank: i32| match (&local, &self.spread) {
             (Some(local), _) => Rank {
                 rank,
                 size,
                 mailbox: local.mailboxes[rank as usize].clone(),
                 transport: local.clone(),
+                hosts: one_host.clone(),
             },
             (None, Some(spread)) => spread.rank(rank),
             (None, None) => unreachable!("a world is local or spread"),

@@ -216,7 +216,10 @@ impl Peers {
         };
         link.frames
             .send(queued)
-            .map_err(|_| format!("the connection to host {host} is closed"))
+            .map_err(|_| format!("the connection to host {host} is closed"))?;
+        metrics::counter!("faasm_mpi_host_messages_total").increment(1);
+        metrics::counter!("faasm_mpi_host_message_bytes_total").increment(bytes as u64);
+        Ok(())
     }
 
     /// Asks `host` to hold instances for up to `count` ranks of `world`; how many it holds

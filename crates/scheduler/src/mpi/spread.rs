@@ -12,6 +12,7 @@
 //! [`Peers`]. Any rank failing, or a host of the world going away, fails the whole world.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -105,6 +106,20 @@ impl SpreadWorld {
             return Err(format!("rank {dest} is not in the world"));
         }
         deliver_within(&self.mailbox(dest), message, self.limit)
+    }
+
+    /// The world's ranks host by host: each run of consecutive ranks on one host (placement
+    /// numbers ranks host by host, so that is one range per host).
+    fn host_ranges(&self) -> Arc<[Range<i32>]> {
+        let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
+        let mut ranges: Vec<Range<i32>> = Vec::new();
+        for (rank, host) in (0..).zip(hosts) {
+            match ranges.last_mut() {
+                Some(last) if hosts[last.start as usize] == *host => last.end = rank + 1,
+                _ => ranges.push(rank..rank + 1),
+            }
+        }
+        ranges.into()
     }
 
     fn host_of(&self, rank: i32) -> Option<&str> {
@@ -270,6 +285,7 @@ impl Spread {
                 world: self.world.clone(),
                 peers: self.peers.clone(),
             }),
+            hosts: self.world.host_ranges(),
         }
     }
 
@@ -532,6 +548,7 @@ pub(crate) async fn start_here(
         world: world.clone(),
         peers: peers.clone(),
     });
+    let host_ranges = world.host_ranges();
     for (rank, instance) in mine.into_iter().zip(permits) {
         let id = ids[rank as usize];
         let tree = CallTree::new(Arc::from(world.user.as_str()), id, scheduler.config.tree);
@@ -545,6 +562,7 @@ pub(crate) async fn start_here(
             size: world.size,
             mailbox: world.mailbox(rank),
             transport: transport.clone(),
+            hosts: host_ranges.clone(),
         };
         let launch = RankLaunch {
             rank,
@@ -571,5 +589,20 @@ pub(crate) async fn start_here(
     }
     if world.running.lock().is_empty() {
         peers.unregister(world.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_are_grouped_host_by_host() {
+        let config = SchedulerConfig::new(4, 1);
+        let world = SpreadWorld::new(1, 8, "a".into(), true, "u".into(), &config);
+        assert!(world.host_ranges().is_empty());
+        let hosts = ["a", "a", "a", "b", "b", "b", "b", "b"];
+        world.hosts.set(hosts.map(String::from).to_vec()).unwrap();
+        assert_eq!(&*world.host_ranges(), &[0..3, 3..8]);
     }
 }

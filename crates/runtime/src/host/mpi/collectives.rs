@@ -1,15 +1,21 @@
 //! Collectives, built on point-to-point messages in the communicator's collective context
 //! (so they never match user messages): binomial-tree broadcast and reduce, recursive
 //! doubling allreduce (a ring for large buffers; reduce + broadcast when the operation does
-//! not commute or the size is not a power of two), dissemination barrier, ring allgather, pairwise all-to-all, linear
-//! gather/scatter at the root and a chain for scan. A non-commutative user operation is
-//! applied in rank order.
+//! not commute or the size is not a power of two), dissemination barrier, ring allgather,
+//! pairwise all-to-all, linear gather/scatter at the root and a chain for scan. A
+//! non-commutative user operation is applied in rank order.
+//!
+//! When a communicator's ranks span hosts, barrier, broadcast, reduce, allreduce and gather
+//! run in two levels ([`Team`], [`Hosts`]): within each host to a leader, among the leaders,
+//! and back within each host, so a broadcast crosses to each other host once. The scan chain
+//! and the reduce of `Reduce_scatter` follow the hosts' consecutive ranks as they are.
 
 use bytes::Bytes;
 use wasmtime::{Caller, Result, bail, format_err};
 
 use super::MpiView;
 use super::datatypes::{self, Datatype};
+use super::team::{Hosts, Team};
 use super::{
     CommInfo, IN_PLACE, byte_len, check, copy_within, deliver_into, lend, mpi, read, read_i32s,
     receive, send_bytes, send_payload, world, write,
@@ -216,17 +222,44 @@ fn check_root(comm: CommInfo, root: i32) -> Result<()> {
     Ok(())
 }
 
+/// The hosts of `comm`'s ranks when they span more than one (on one host: a length check).
+fn hosts_of<T: MpiView>(caller: &mut Caller<'_, T>, comm: CommInfo) -> Result<Option<Hosts>> {
+    Ok(Hosts::of(&**mpi(caller).world()?, comm))
+}
+
+/// `root`'s `data` on every rank: on one host a binomial tree; across hosts a tree among
+/// the hosts' leaders (the root leads its host), then one within each host.
 async fn bcast_bytes<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     mut data: Bytes,
 ) -> Result<Bytes> {
-    let (size, me) = (comm.size, relative(comm.rank, root, comm.size));
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return tree_bcast(caller, Team::whole(comm), root, data).await;
+    };
+    let leaders = hosts.leaders(root);
+    if let Some(team) = Team::listed(comm, &leaders) {
+        let root_host = hosts.host_of(root) as i32;
+        data = tree_bcast(caller, team, root_host, data).await?;
+    }
+    let (local, leader) = hosts.local(comm, &leaders);
+    tree_bcast(caller, local, leader, data).await
+}
+
+/// A binomial-tree broadcast from member `root` of `team`.
+async fn tree_bcast<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    team: Team<'_>,
+    root: i32,
+    mut data: Bytes,
+) -> Result<Bytes> {
+    let (size, me) = (team.size, relative(team.me, root, team.size));
     let mut mask = 1;
     while mask < size {
         if me & mask != 0 {
-            data = recv_from(caller, comm, absolute(me - mask, root, size), BCAST).await?;
+            let parent = team.rank(absolute(me - mask, root, size));
+            data = recv_from(caller, team.comm, parent, BCAST).await?;
             break;
         }
         mask <<= 1;
@@ -234,26 +267,51 @@ async fn bcast_bytes<T: MpiView>(
     mask >>= 1;
     while mask > 0 {
         if me + mask < size {
-            let child = absolute(me + mask, root, size);
-            send_to(caller, comm, child, BCAST, data.clone()).await?;
+            let child = team.rank(absolute(me + mask, root, size));
+            send_to(caller, team.comm, child, BCAST, data.clone()).await?;
         }
         mask >>= 1;
     }
     Ok(data)
 }
 
-/// The reduction of every rank's `mine`, at `root` (`None` elsewhere).
+/// The reduction of every rank's `mine`, at `root` (`None` elsewhere). Across hosts, each
+/// host's ranks reduce at its leader (the root on the root's host), then the leaders at the
+/// root. Hosts hold consecutive ranks, so that keeps rank order for operations that do not
+/// commute (every MPI operation is associative).
 async fn reduce_bytes<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     reduction: Reduction,
+    mine: Vec<u8>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return team_reduce(caller, Team::whole(comm), root, reduction, mine).await;
+    };
+    let leaders = hosts.leaders(root);
+    let (local, leader) = hosts.local(comm, &leaders);
+    let Some(partial) = team_reduce(caller, local, leader, reduction, mine).await? else {
+        return Ok(None);
+    };
+    let team = Team::listed(comm, &leaders).expect("the leader of its host");
+    let root_host = hosts.host_of(root) as i32;
+    team_reduce(caller, team, root_host, reduction, partial).await
+}
+
+/// The reduction of the members' `mine` at member `root`: a binomial tree, or for an
+/// operation that does not commute, in member order at the root:
+/// x0 ∘ (x1 ∘ (... ∘ x(n-1))).
+async fn team_reduce<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    team: Team<'_>,
+    root: i32,
+    reduction: Reduction,
     mut mine: Vec<u8>,
 ) -> Result<Option<Vec<u8>>> {
-    let size = comm.size;
+    let size = team.size;
     if !reduction.commutes() {
-        // In rank order at the root: x0 ∘ (x1 ∘ (... ∘ x(n-1))).
-        let all = gather_bytes(caller, comm, root, Bytes::from(mine)).await?;
+        let all = gather_bytes(caller, team, root, Bytes::from(mine)).await?;
         let Some(all) = all else { return Ok(None) };
         let mut acc = all[size as usize - 1].to_vec();
         for block in all[..size as usize - 1].iter().rev() {
@@ -262,17 +320,17 @@ async fn reduce_bytes<T: MpiView>(
         }
         return Ok(Some(acc));
     }
-    let me = relative(comm.rank, root, size);
+    let me = relative(team.me, root, size);
     let mut mask = 1;
     while mask < size {
         if me & mask != 0 {
-            let parent = absolute(me - mask, root, size);
-            send_to(caller, comm, parent, REDUCE, Bytes::from(mine)).await?;
+            let parent = team.rank(absolute(me - mask, root, size));
+            send_to(caller, team.comm, parent, REDUCE, Bytes::from(mine)).await?;
             return Ok(None);
         }
         if me + mask < size {
-            let child = absolute(me + mask, root, size);
-            let theirs = recv_from(caller, comm, child, REDUCE).await?;
+            let child = team.rank(absolute(me + mask, root, size));
+            let theirs = recv_from(caller, team.comm, child, REDUCE).await?;
             check_len(theirs.len(), mine.len())?;
             reduction.apply(caller, &theirs, &mut mine).await?;
         }
@@ -281,38 +339,66 @@ async fn reduce_bytes<T: MpiView>(
     Ok(Some(mine))
 }
 
+/// The reduction of every rank's `mine`, on every rank. Across hosts (for an operation that
+/// commutes), each host reduces at its lowest rank, those leaders allreduce among
+/// themselves, and each broadcasts the result to its host.
 async fn allreduce_bytes<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
     reduction: Reduction,
-    mut mine: Vec<u8>,
+    mine: Vec<u8>,
 ) -> Result<Vec<u8>> {
-    let size = comm.size;
-    let items = mine.len() / reduction.datatype.size().max(1);
-    if reduction.commutes() && size > 2 && mine.len() >= RING_BYTES && items >= size as usize {
-        return ring_allreduce(caller, comm, reduction, mine).await;
-    }
-    if !reduction.commutes() || size.count_ones() != 1 {
+    if !reduction.commutes() {
         let reduced = reduce_bytes(caller, comm, 0, reduction, mine).await?;
         let data = Bytes::from(reduced.unwrap_or_default());
         return Ok(bcast_bytes(caller, comm, 0, data).await?.to_vec());
     }
-    // Recursive doubling; the lower rank's data always goes first, so every rank computes
-    // the same bits.
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return team_allreduce(caller, Team::whole(comm), reduction, mine).await;
+    };
+    let len = mine.len();
+    let leaders = hosts.leaders(0);
+    let (local, leader) = hosts.local(comm, &leaders);
+    let reduced = match team_reduce(caller, local, leader, reduction, mine).await? {
+        Some(partial) => {
+            let team = Team::listed(comm, &leaders).expect("the leader of its host");
+            team_allreduce(caller, team, reduction, partial).await?
+        }
+        None => Vec::new(),
+    };
+    let result = tree_bcast(caller, local, leader, Bytes::from(reduced)).await?;
+    check_len(result.len(), len)?;
+    Ok(result.to_vec())
+}
+
+/// Allreduce among the members, for an operation that commutes.
+async fn team_allreduce<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    team: Team<'_>,
+    reduction: Reduction,
+    mut mine: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let size = team.size;
+    let items = mine.len() / reduction.datatype.size().max(1);
+    if size > 2 && mine.len() >= RING_BYTES && items >= size as usize {
+        return ring_allreduce(caller, team, reduction, mine).await;
+    }
+    if size.count_ones() != 1 {
+        let reduced = team_reduce(caller, team, 0, reduction, mine).await?;
+        let data = Bytes::from(reduced.unwrap_or_default());
+        return Ok(tree_bcast(caller, team, 0, data).await?.to_vec());
+    }
+    // Recursive doubling; the lower member's data always goes first, so every member
+    // computes the same bits.
     let mut mask = 1;
     while mask < size {
-        let partner = comm.rank ^ mask;
-        send_to(
-            caller,
-            comm,
-            partner,
-            ALLREDUCE,
-            Bytes::copy_from_slice(&mine),
-        )
-        .await?;
-        let theirs = recv_from(caller, comm, partner, ALLREDUCE).await?;
+        let partner = team.me ^ mask;
+        let partner_rank = team.rank(partner);
+        let outgoing = Bytes::copy_from_slice(&mine);
+        send_to(caller, team.comm, partner_rank, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, team.comm, partner_rank, ALLREDUCE).await?;
         check_len(theirs.len(), mine.len())?;
-        if partner < comm.rank {
+        if partner < team.me {
             reduction.apply(caller, &theirs, &mut mine).await?;
         } else {
             let mut theirs = theirs.to_vec();
@@ -324,39 +410,39 @@ async fn allreduce_bytes<T: MpiView>(
     Ok(mine)
 }
 
-/// A ring allreduce for large buffers: a reduce-scatter around the ring (each rank ends with
-/// one block fully reduced), then an allgather of the blocks. Each rank sends and receives
-/// about twice the buffer, whatever the size, and every block is reduced once, so all ranks
-/// get the same bits.
+/// A ring allreduce for large buffers: a reduce-scatter around the ring (each member ends
+/// with one block fully reduced), then an allgather of the blocks. Each member sends and
+/// receives about twice the buffer, whatever the size, and every block is reduced once, so
+/// all members get the same bits.
 async fn ring_allreduce<T: MpiView>(
     caller: &mut Caller<'_, T>,
-    comm: CommInfo,
+    team: Team<'_>,
     reduction: Reduction,
     mut mine: Vec<u8>,
 ) -> Result<Vec<u8>> {
-    let (size, rank) = (comm.size as usize, comm.rank as usize);
+    let (size, me) = (team.size as usize, team.me as usize);
     let item = reduction.datatype.size();
     let items = mine.len() / item;
     // Block `b` holds items [b * items / size, (b + 1) * items / size).
     let block = |b: usize| b * items / size * item..(b + 1) * items / size * item;
     let (right, left) = (
-        ((rank + 1) % size) as i32,
-        ((rank + size - 1) % size) as i32,
+        team.rank(((me + 1) % size) as i32),
+        team.rank(((me + size - 1) % size) as i32),
     );
     for step in 0..size - 1 {
-        let outgoing = Bytes::copy_from_slice(&mine[block((rank + size - step) % size)]);
-        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
-        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
-        let target = block((rank + 2 * size - step - 1) % size);
+        let outgoing = Bytes::copy_from_slice(&mine[block((me + size - step) % size)]);
+        send_to(caller, team.comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, team.comm, left, ALLREDUCE).await?;
+        let target = block((me + 2 * size - step - 1) % size);
         check_len(theirs.len(), target.len())?;
         reduction.apply(caller, &theirs, &mut mine[target]).await?;
     }
-    // Rank r now holds block r + 1 reduced; pass the reduced blocks around.
+    // Member m now holds block m + 1 reduced; pass the reduced blocks around.
     for step in 0..size - 1 {
-        let outgoing = Bytes::copy_from_slice(&mine[block((rank + 1 + size - step) % size)]);
-        send_to(caller, comm, right, ALLREDUCE, outgoing).await?;
-        let theirs = recv_from(caller, comm, left, ALLREDUCE).await?;
-        let target = block((rank + size - step) % size);
+        let outgoing = Bytes::copy_from_slice(&mine[block((me + 1 + size - step) % size)]);
+        send_to(caller, team.comm, right, ALLREDUCE, outgoing).await?;
+        let theirs = recv_from(caller, team.comm, left, ALLREDUCE).await?;
+        let target = block((me + size - step) % size);
         check_len(theirs.len(), target.len())?;
         mine[target].copy_from_slice(&theirs);
     }
@@ -367,26 +453,89 @@ async fn ring_allreduce<T: MpiView>(
 /// around a ring.
 const RING_BYTES: usize = 64 * 1024;
 
-/// Every rank's block at `root`, in rank order (`None` elsewhere).
+/// Every member's block at member `root`, in member order (`None` elsewhere).
 async fn gather_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    team: Team<'_>,
+    root: i32,
+    mine: Bytes,
+) -> Result<Option<Vec<Bytes>>> {
+    if team.me != root {
+        send_to(caller, team.comm, team.rank(root), GATHER, mine).await?;
+        return Ok(None);
+    }
+    let mut blocks = Vec::with_capacity(team.size as usize);
+    for member in 0..team.size {
+        if member == root {
+            blocks.push(mine.clone());
+        } else {
+            let rank = team.rank(member);
+            blocks.push(recv_from(caller, team.comm, rank, GATHER).await?);
+        }
+    }
+    Ok(Some(blocks))
+}
+
+/// Every rank's block at `root`, in rank order (`None` elsewhere). Across hosts, each host's
+/// blocks gather at its leader (the root on the root's host), which sends them on to the root
+/// in one message.
+async fn gather_across<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     mine: Bytes,
 ) -> Result<Option<Vec<Bytes>>> {
-    if comm.rank != root {
-        send_to(caller, comm, root, GATHER, mine).await?;
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return gather_bytes(caller, Team::whole(comm), root, mine).await;
+    };
+    let leaders = hosts.leaders(root);
+    let (local, leader) = hosts.local(comm, &leaders);
+    let Some(blocks) = gather_bytes(caller, local, leader, mine).await? else {
         return Ok(None);
+    };
+    let team = Team::listed(comm, &leaders).expect("the leader of its host");
+    let root_host = hosts.host_of(root) as i32;
+    let Some(packed) = gather_bytes(caller, team, root_host, pack(&blocks)).await? else {
+        return Ok(None);
+    };
+    let mut all = Vec::with_capacity(comm.size as usize);
+    for host in packed {
+        all.extend(unpack(host)?);
     }
-    let mut blocks = Vec::with_capacity(comm.size as usize);
-    for rank in 0..comm.size {
-        if rank == root {
-            blocks.push(mine.clone());
-        } else {
-            blocks.push(recv_from(caller, comm, rank, GATHER).await?);
-        }
+    if all.len() != comm.size as usize {
+        bail!(
+            "a gather across hosts brought {} blocks for {} ranks",
+            all.len(),
+            comm.size
+        );
     }
-    Ok(Some(blocks))
+    Ok(Some(all))
+}
+
+/// Blocks as one message: each one's length (u32, little-endian), then the bytes.
+fn pack(blocks: &[Bytes]) -> Bytes {
+    let total = blocks.iter().map(|b| 4 + b.len()).sum();
+    let mut packed = Vec::with_capacity(total);
+    for block in blocks {
+        // A block lies in a wasm32 memory, so its length fits a u32.
+        packed.extend_from_slice(&(block.len() as u32).to_le_bytes());
+        packed.extend_from_slice(block);
+    }
+    Bytes::from(packed)
+}
+
+/// The blocks of a [`pack`]ed message, without copying them.
+fn unpack(mut packed: Bytes) -> Result<Vec<Bytes>> {
+    let mut blocks = Vec::new();
+    while !packed.is_empty() {
+        let malformed = || format_err!("a malformed gather message between hosts");
+        let len = packed.get(..4).ok_or_else(malformed)?;
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let end = len.checked_add(4).filter(|&end| end <= packed.len());
+        let block = packed.split_to(end.ok_or_else(malformed)?);
+        blocks.push(block.slice(4..));
+    }
+    Ok(blocks)
 }
 
 /// Block `i` of the root's `blocks` to rank `i`; returns this rank's.
@@ -477,18 +626,36 @@ fn at(buf: u32, offset: u32) -> Result<u32> {
         .ok_or_else(|| format_err!("buffer offset overflows memory"))
 }
 
-/// `MPI_Barrier`: dissemination, log2(size) rounds.
+/// `MPI_Barrier`: dissemination, log2(size) rounds. Across hosts, each host's ranks check in
+/// with its lowest rank, those leaders run the dissemination among themselves, and each
+/// releases its host.
 pub(super) async fn barrier<T: MpiView>(caller: &mut Caller<'_, T>, comm: i32) -> Result<i32> {
     let comm = mpi(caller).comm_info(comm)?;
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        dissemination(caller, Team::whole(comm)).await?;
+        return Ok(0);
+    };
+    let leaders = hosts.leaders(0);
+    let (local, leader) = hosts.local(comm, &leaders);
+    gather_bytes(caller, local, leader, Bytes::new()).await?;
+    if let Some(team) = Team::listed(comm, &leaders) {
+        dissemination(caller, team).await?;
+    }
+    tree_bcast(caller, local, leader, Bytes::new()).await?;
+    Ok(0)
+}
+
+/// A dissemination barrier among the members.
+async fn dissemination<T: MpiView>(caller: &mut Caller<'_, T>, team: Team<'_>) -> Result<()> {
     let mut step = 1;
-    while step < comm.size {
-        let to = (comm.rank + step) % comm.size;
-        let from = (comm.rank - step).rem_euclid(comm.size);
-        send_to(caller, comm, to, BARRIER, Bytes::new()).await?;
-        recv_from(caller, comm, from, BARRIER).await?;
+    while step < team.size {
+        let to = team.rank((team.me + step) % team.size);
+        let from = team.rank((team.me - step).rem_euclid(team.size));
+        send_to(caller, team.comm, to, BARRIER, Bytes::new()).await?;
+        recv_from(caller, team.comm, from, BARRIER).await?;
         step <<= 1;
     }
-    Ok(0)
+    Ok(())
 }
 
 pub(super) async fn bcast<T: MpiView>(
@@ -701,7 +868,7 @@ async fn gather_into<T: MpiView>(
     } else {
         Bytes::from(read(caller, send.0, send.1)?)
     };
-    let Some(blocks) = gather_bytes(caller, comm, root, mine).await? else {
+    let Some(blocks) = gather_across(caller, comm, root, mine).await? else {
         return Ok(());
     };
     let layout = layout.expect("the root has a layout");
@@ -1039,4 +1206,24 @@ pub(super) async fn alltoallv<T: MpiView>(
     let recv_layout = varying(caller, recvcounts, Some(rdispls), &recvtype, comm.size)?;
     alltoall_into(caller, comm, sendbuf, send_layout, recvbuf, recv_layout).await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_blocks_come_back_as_they_went() {
+        let blocks = [
+            Bytes::from_static(b"abc"),
+            Bytes::new(),
+            Bytes::from_static(b"d"),
+        ];
+        let packed = pack(&blocks);
+        assert_eq!(packed.len(), 3 * 4 + 4);
+        assert_eq!(unpack(packed.clone()).unwrap(), blocks);
+        // Cut short, or a length past the end.
+        assert!(unpack(packed.slice(..packed.len() - 1)).is_err());
+        assert!(unpack(packed.slice(..2)).is_err());
+    }
 }

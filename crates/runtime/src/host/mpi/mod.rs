@@ -13,6 +13,7 @@ mod collectives;
 mod datatypes;
 mod link;
 mod p2p;
+mod team;
 mod topology;
 
 use std::collections::HashMap;
