@@ -245,8 +245,8 @@ fn collectives_across_hosts_go_through_one_leader_per_host() {
     assert_eq!(calls_run(&hosts[1], "collectives"), 5);
     // Messages between the hosts per call, and their bytes on the wire (a 25-byte header
     // each, and the data: 4 ints): a broadcast or reduce crosses once, from whichever host
-    // the root is on; an allreduce or barrier once each way; a gather once, with the other
-    // host's blocks packed (each with its 4-byte length).
+    // the root is on; an allreduce or barrier once each way; a gather or scatter once, with
+    // the other host's blocks packed (each with its 4-byte length).
     let times = 10;
     for (collective, root, messages, bytes) in [
         ("bcast", 0, 1, 25 + 16),
@@ -259,6 +259,8 @@ fn collectives_across_hosts_go_through_one_leader_per_host() {
         ("barrier", 0, 2, 2 * 25),
         ("gather", 0, 1, 25 + 5 * (4 + 16)),
         ("gather", 6, 1, 25 + 3 * (4 + 16)),
+        ("scatter", 0, 1, 25 + 5 * (4 + 16)),
+        ("scatter", 6, 1, 25 + 3 * (4 + 16)),
     ] {
         let before = sent_across(&hosts);
         let cmdline = format!("{collective} {root} {times}");

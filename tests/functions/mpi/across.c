@@ -1,5 +1,5 @@
 // One collective called again and again:
-// `across <bcast|reduce|allreduce|gather|barrier> <root> <times>`.
+// `across <bcast|reduce|allreduce|gather|scatter|barrier> <root> <times>`.
 // Run over two hosts, it shows how many messages a collective sends between them. Rank 0
 // prints what it got, which must equal what OpenMPI's rank 0 gets.
 #include <mpi.h>
@@ -36,6 +36,11 @@ int main(int argc, char** argv)
             if (rank == root) {
                 for (int i = 0; i < 4 * size; i++) result[i % 4] += all[i] * (i / 4 + 1);
             }
+            free(all);
+        } else if (strcmp(collective, "scatter") == 0) {
+            int* all = malloc(sizeof(int) * 4 * size);
+            for (int i = 0; i < 4 * size; i++) all[i] = i * (call + 1) + rank;
+            MPI_Scatter(all, 4, MPI_INT, result, 4, MPI_INT, root, MPI_COMM_WORLD);
             free(all);
         } else if (strcmp(collective, "barrier") == 0) {
             MPI_Barrier(MPI_COMM_WORLD);

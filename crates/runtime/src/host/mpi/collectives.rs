@@ -5,8 +5,8 @@
 //! pairwise all-to-all, linear gather/scatter at the root and a chain for scan. A
 //! non-commutative user operation is applied in rank order.
 //!
-//! When a communicator's ranks span hosts, barrier, broadcast, reduce, allreduce and gather
-//! run in two levels ([`Team`], [`Hosts`]): within each host to a leader, among the leaders,
+//! When a communicator's ranks span hosts, barrier, broadcast, reduce, allreduce, gather
+//! and scatter run in two levels ([`Team`], [`Hosts`]): within each host to a leader, among the leaders,
 //! and back within each host, so a broadcast crosses to each other host once. The scan chain
 //! and the reduce of `Reduce_scatter` follow the hosts' consecutive ranks as they are.
 
@@ -538,22 +538,59 @@ fn unpack(mut packed: Bytes) -> Result<Vec<Bytes>> {
     Ok(blocks)
 }
 
-/// Block `i` of the root's `blocks` to rank `i`; returns this rank's.
-async fn scatter_bytes<T: MpiView>(
+/// Block `i` of the root's `blocks` to rank `i`; returns this rank's. Across hosts, the root
+/// sends each host's leader that host's blocks packed in one message, and each leader
+/// hands them out on its host.
+async fn scatter_across<T: MpiView>(
     caller: &mut Caller<'_, T>,
     comm: CommInfo,
     root: i32,
     blocks: Option<Vec<Bytes>>,
 ) -> Result<Bytes> {
+    let Some(hosts) = hosts_of(caller, comm)? else {
+        return scatter_bytes(caller, Team::whole(comm), root, blocks).await;
+    };
+    let leaders = hosts.leaders(root);
+    let (local, leader) = hosts.local(comm, &leaders);
+    let mut local_blocks = None;
+    if let Some(team) = Team::listed(comm, &leaders) {
+        let by_host = blocks.map(|blocks| {
+            let ranges = hosts.ranges().iter();
+            ranges
+                .map(|r| pack(&blocks[r.start as usize..r.end as usize]))
+                .collect()
+        });
+        let root_host = hosts.host_of(root) as i32;
+        let packed = scatter_bytes(caller, team, root_host, by_host).await?;
+        let unpacked = unpack(packed)?;
+        if unpacked.len() != local.size as usize {
+            bail!(
+                "a scatter across hosts brought {} blocks for {} ranks",
+                unpacked.len(),
+                local.size
+            );
+        }
+        local_blocks = Some(unpacked);
+    }
+    scatter_bytes(caller, local, leader, local_blocks).await
+}
+
+/// Block `i` of member `root`'s `blocks` to member `i`; returns this member's.
+async fn scatter_bytes<T: MpiView>(
+    caller: &mut Caller<'_, T>,
+    team: Team<'_>,
+    root: i32,
+    blocks: Option<Vec<Bytes>>,
+) -> Result<Bytes> {
     let Some(blocks) = blocks else {
-        return recv_from(caller, comm, root, SCATTER).await;
+        return recv_from(caller, team.comm, team.rank(root), SCATTER).await;
     };
     let mut own = Bytes::new();
-    for (rank, block) in blocks.into_iter().enumerate() {
-        if rank as i32 == root {
+    for (member, block) in (0..).zip(blocks) {
+        if member == root {
             own = block;
         } else {
-            send_to(caller, comm, rank as i32, SCATTER, block).await?;
+            send_to(caller, team.comm, team.rank(member), SCATTER, block).await?;
         }
     }
     Ok(own)
@@ -846,7 +883,7 @@ pub(super) async fn reduce_scatter<T: MpiView>(
             .map(|&(offset, len)| all.slice(offset as usize..offset as usize + len))
             .collect()
     });
-    let own = scatter_bytes(caller, comm, 0, blocks).await?;
+    let own = scatter_across(caller, comm, 0, blocks).await?;
     check_fits(own.len(), own_len)?;
     write(caller, recvbuf, &own)?;
     Ok(0)
@@ -969,7 +1006,7 @@ async fn scatter_from<T: MpiView>(
         ),
         None => None,
     };
-    let own = scatter_bytes(caller, comm, root, blocks).await?;
+    let own = scatter_across(caller, comm, root, blocks).await?;
     if !in_place {
         check_fits(own.len(), recv.1)?;
         check(caller, recv.0, recv.1)?;

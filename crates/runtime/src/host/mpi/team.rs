@@ -93,6 +93,11 @@ impl Hosts {
         (ranges.len() > 1).then_some(Self { ranges, mine })
     }
 
+    /// Each host's ranks of the communicator, in rank order.
+    pub fn ranges(&self) -> &[Range<i32>] {
+        &self.ranges
+    }
+
     /// The host of rank `rank`.
     pub fn host_of(&self, rank: i32) -> usize {
         let host = self.ranges.iter().position(|r| r.contains(&rank));
