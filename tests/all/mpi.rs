@@ -41,17 +41,27 @@ fn native(source: &str) -> PathBuf {
 
 /// What OpenMPI's `mpirun -np ranks` prints for `source`, and whether it succeeded.
 pub(crate) fn mpirun(source: &str, ranks: u32, args: &[&str]) -> (bool, String) {
-    let output = Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
-        .arg(ranks.to_string())
-        .arg(native(source))
-        .args(args)
-        .output()
-        .expect("run mpirun");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    // A launch of mpirun can fail on its own when the machine is busy (many tests start
+    // worlds at once): a failure is tried again before it counts, and reports mpirun's stderr.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let output = Command::new("mpirun")
+            .args(["--allow-run-as-root", "--oversubscribe", "-np"])
+            .arg(ranks.to_string())
+            .arg(native(source))
+            .args(args)
+            .output()
+            .expect("run mpirun");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            return (true, stdout);
+        }
+        if attempts == 3 {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return (false, format!("{stdout}\n--- stderr ---\n{stderr}"));
+        }
+    }
 }
 
 /// Invokes `source` as a world of `ranks`, answered as JSON.
