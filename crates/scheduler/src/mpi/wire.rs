@@ -123,8 +123,15 @@ impl Frame {
                 "a frame of {len} bytes (at most {max_len})"
             )));
         }
-        let mut body = BytesMut::zeroed(len);
-        input.read_exact(&mut body).await?;
+        // Read into uninitialised room: zeroing a large message first would cost a pass
+        // over its memory.
+        let mut body = BytesMut::with_capacity(len);
+        let mut frame = (&mut *input).take(len as u64);
+        while body.len() < len {
+            if frame.read_buf(&mut body).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
         let mut body = body.freeze();
         match body.get_u8() {
             CONTROL => {
