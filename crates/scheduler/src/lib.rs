@@ -676,8 +676,8 @@ impl Scheduler {
         };
         if let Err(err) = cluster.enqueue(queued, false).await {
             let result = failed(id, format!("Call failed: {err}"));
-            tree.finished(handle);
             self.results.finish(Arc::new(result), false);
+            tree.finished(handle);
             return Err(err.to_string());
         }
         let (scheduler, cluster) = (self.clone(), cluster.clone());
@@ -687,8 +687,8 @@ impl Scheduler {
                 Ok(result) => result,
                 Err(err) => Arc::new(failed(id, format!("Call failed: {err}"))),
             };
-            tree.finished(handle);
             scheduler.results.finish(result, false);
+            tree.finished(handle);
             if scheduler.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
                 scheduler.idle.notify_waiters();
             }
@@ -868,9 +868,11 @@ impl Scheduler {
         // The user's count drops before anyone can see the result, so a client that waits
         // for one call before starting the next is never refused for it.
         drop(quota);
-        // Awaiters are settled before the instance goes back (see `admission`).
-        tree.finished(handle);
+        // The result is there before the tree says the call finished (an awaiter that sees
+        // it finished reads the result at once), and awaiters are settled before the instance
+        // goes back (see `admission`).
         self.results.finish(result.clone(), durable);
+        tree.finished(handle);
         if durable {
             self.queue.dequeue(id);
         } else if handle == ROOT
