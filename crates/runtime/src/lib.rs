@@ -33,7 +33,5 @@ pub use errors::PrepareError;
 pub use faasm_state::LocalTier;
 pub use limits::{CallLimits, MemoryBudget};
 pub use module::{FunctionModule, module_hash};
-pub use mpi::{
-    Envelope, Lender, Loan, Mailbox, Message, MpiHost, MpiWorld, Pattern, Payload, Withdrawn,
-};
+pub use mpi::{Envelope, Mailbox, Message, MpiHost, MpiWorld, Pattern, Payload};
 pub use python::{PythonConfig, ResidentLimits};

@@ -17,10 +17,10 @@ use super::MpiView;
 use super::datatypes::{self, Datatype};
 use super::team::{Hosts, Team};
 use super::{
-    CommInfo, IN_PLACE, byte_len, check, copy_within, deliver_into, lend, mpi, read, read_i32s,
-    receive, send_bytes, send_payload, world, write,
+    CommInfo, IN_PLACE, byte_len, check, copy_within, deliver_into, mpi, read, read_i32s, receive,
+    returned, send_bytes, send_lent, world, write,
 };
-use crate::mpi::{Pattern, Payload};
+use crate::mpi::Pattern;
 
 const BARRIER: i32 = 1;
 const BCAST: i32 = 2;
@@ -1172,13 +1172,13 @@ async fn alltoall_into<T: MpiView>(
         let (offset, len) = layout[dest as usize];
         let block = at(source, offset)?;
         if !in_place && len >= eager_limit {
+            let context = comm.context + 1;
             // SAFETY: the guest stays suspended until every lender is returned or dropped,
             // and this call writes only the receive buffer meanwhile, which must not overlap
             // the send buffer.
-            let (loan, lender) = unsafe { lend(caller, block, len)? };
-            let context = comm.context + 1;
-            send_payload(caller, comm, context, dest, ALLTOALL, Payload::Lent(loan)).await?;
-            lent.push(lender);
+            lent.push(
+                unsafe { send_lent(caller, comm, context, dest, ALLTOALL, block, len) }.await?,
+            );
         } else {
             let data = Bytes::from(read(caller, block, len)?);
             send_to(caller, comm, dest, ALLTOALL, data).await?;
@@ -1191,7 +1191,7 @@ async fn alltoall_into<T: MpiView>(
         deliver_into(caller, &message, at(recvbuf, offset)?, len)?;
     }
     for lender in lent {
-        caller.data_mut().chaining().idle(lender.returned()).await;
+        returned(caller, lender).await;
     }
     Ok(())
 }

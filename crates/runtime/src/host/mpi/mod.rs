@@ -309,21 +309,35 @@ fn write_payload<T: MpiView>(
     Ok(())
 }
 
-/// Lends `len` bytes of guest memory at `ptr` (checked) until a receiver copies them.
+/// Sends `len` bytes of guest memory at `buf` (checked) as a loan: the receiver copies them
+/// straight into its own memory, and the send is complete once the [`Lender`] is returned
+/// ([`returned`]).
 ///
 /// # Safety
 /// The guest must not run, and nothing may write those bytes, until the [`Lender`] is
 /// dropped or has been returned: the caller waits for that inside the same host call.
-unsafe fn lend<T: MpiView>(
+#[allow(clippy::too_many_arguments)]
+async unsafe fn send_lent<T: MpiView>(
     caller: &mut Caller<'_, T>,
-    ptr: u32,
+    comm: CommInfo,
+    context: u32,
+    dest: i32,
+    tag: i32,
+    buf: u32,
     len: usize,
-) -> Result<(Arc<Loan>, Lender)> {
+) -> Result<Lender> {
     let memory = guest_memory(caller)?;
-    let range = memory::range(memory.data(&caller), ptr, guest_len(len)?)?;
+    let range = memory::range(memory.data(&caller), buf, guest_len(len)?)?;
     // SAFETY: the range lies inside guest memory, which cannot move or shrink while the
     // guest is suspended in this call; the caller keeps it unchanged.
-    Ok(unsafe { Loan::lend(memory.data_ptr(&caller).add(range.start), len) })
+    let (loan, lender) = unsafe { Loan::lend(memory.data_ptr(&caller).add(range.start), len) };
+    send_payload(caller, comm, context, dest, tag, Payload::Lent(loan)).await?;
+    Ok(lender)
+}
+
+/// Waits, without a worker, until the receiver of a lent message has copied it.
+async fn returned<T: MpiView>(caller: &mut Caller<'_, T>, lender: Lender) {
+    caller.data_mut().chaining().idle(lender.returned()).await;
 }
 
 fn write_i32<T: MpiView>(caller: &mut Caller<'_, T>, ptr: u32, value: i32) -> Result<()> {

@@ -9,10 +9,10 @@ use wasmtime::{Caller, Result, bail};
 use super::MpiView;
 use super::{
     Destination, PROC_NULL, REQUEST_NULL, Receive, Request, STATUS_SIZE, Status, UNDEFINED,
-    byte_len, check, complete, deliver_into, lend, mpi, pattern, progress, progress_until, read,
-    read_i32, read_i32s, receive, send_bytes, send_payload, world, write_i32, write_status,
+    byte_len, check, complete, deliver_into, mpi, pattern, progress, progress_until, read,
+    read_i32, read_i32s, receive, returned, send_bytes, send_lent, world, write_i32, write_status,
 };
-use crate::mpi::{Lender, Payload};
+use crate::mpi::Lender;
 
 /// Whether a send may lend its buffer to the receiver (the guest stays suspended until the
 /// receiver has copied it), or must copy it (the guest runs on, or the buffer is about to
@@ -21,6 +21,17 @@ use crate::mpi::{Lender, Payload};
 enum Handover {
     MayLend,
     Copy,
+}
+
+/// What a send names: its buffer, count and type, destination, tag and communicator.
+#[derive(Clone, Copy)]
+struct Outgoing {
+    buf: u32,
+    count: i32,
+    datatype: i32,
+    dest: i32,
+    tag: i32,
+    comm: i32,
 }
 
 /// `MPI_Send` (and `MPI_Ssend`, `MPI_Rsend`, which behave the same).
@@ -35,12 +46,14 @@ pub(super) async fn send<T: MpiView>(
 ) -> Result<i32> {
     let lent = start_send(
         caller,
-        buf,
-        count,
-        datatype,
-        dest,
-        tag,
-        comm,
+        Outgoing {
+            buf,
+            count,
+            datatype,
+            dest,
+            tag,
+            comm,
+        },
         Handover::MayLend,
     )
     .await?;
@@ -50,20 +63,15 @@ pub(super) async fn send<T: MpiView>(
 
 /// Puts a message in the destination's mailbox: lent when `handover` allows, the message is
 /// large and goes to another rank (complete once the [`Lender`] is returned), else copied.
-#[allow(clippy::too_many_arguments)]
 async fn start_send<T: MpiView>(
     caller: &mut Caller<'_, T>,
-    buf: u32,
-    count: i32,
-    datatype: i32,
-    dest: i32,
-    tag: i32,
-    comm: i32,
+    send: Outgoing,
     handover: Handover,
 ) -> Result<Option<Lender>> {
+    let Outgoing { buf, dest, tag, .. } = send;
     let mpi = mpi(caller);
-    let info = mpi.comm_info(comm)?;
-    let len = byte_len(count, &mpi.datatype(datatype)?)?;
+    let info = mpi.comm_info(send.comm)?;
+    let len = byte_len(send.count, &mpi.datatype(send.datatype)?)?;
     if dest == PROC_NULL {
         check(caller, buf, len)?;
         return Ok(None);
@@ -78,15 +86,14 @@ async fn start_send<T: MpiView>(
     // SAFETY: the guest stays suspended until the lender is returned or dropped: the callers
     // finish the send within the same host call, and write no guest memory the buffer
     // shares before then (`MPI_Sendrecv`'s buffers must not overlap).
-    let (loan, lender) = unsafe { lend(caller, buf, len)? };
-    send_payload(caller, info, info.context, dest, tag, Payload::Lent(loan)).await?;
+    let lender = unsafe { send_lent(caller, info, info.context, dest, tag, buf, len) }.await?;
     Ok(Some(lender))
 }
 
-/// Waits, without a worker, until a lent message has been copied by its receiver.
+/// Completes a send once its lent message (if it was lent) has been copied.
 async fn finish_send<T: MpiView>(caller: &mut Caller<'_, T>, lent: Option<Lender>) {
     if let Some(lender) = lent {
-        caller.data_mut().chaining().idle(lender.returned()).await;
+        returned(caller, lender).await;
     }
 }
 
@@ -149,12 +156,14 @@ pub(super) async fn sendrecv<T: MpiView>(
 ) -> Result<i32> {
     let lent = start_send(
         caller,
-        sendbuf,
-        sendcount,
-        sendtype,
-        dest,
-        sendtag,
-        comm,
+        Outgoing {
+            buf: sendbuf,
+            count: sendcount,
+            datatype: sendtype,
+            dest,
+            tag: sendtag,
+            comm,
+        },
         Handover::MayLend,
     )
     .await?;
@@ -183,12 +192,14 @@ pub(super) async fn sendrecv_replace<T: MpiView>(
 ) -> Result<i32> {
     start_send(
         caller,
-        buf,
-        count,
-        datatype,
-        dest,
-        sendtag,
-        comm,
+        Outgoing {
+            buf,
+            count,
+            datatype,
+            dest,
+            tag: sendtag,
+            comm,
+        },
         Handover::Copy,
     )
     .await?;
@@ -211,12 +222,14 @@ pub(super) async fn isend<T: MpiView>(
     check(caller, request, 4)?;
     start_send(
         caller,
-        buf,
-        count,
-        datatype,
-        dest,
-        tag,
-        comm,
+        Outgoing {
+            buf,
+            count,
+            datatype,
+            dest,
+            tag,
+            comm,
+        },
         Handover::Copy,
     )
     .await?;
